@@ -1,0 +1,118 @@
+"""Every default of the project, in one typed config saved beside each checkpoint.
+
+`train.py` turns each field that carries a `flag` into a command-line flag; the saved `config.json` lets
+resume and export rebuild exactly the same pipeline and network without the flags.
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def flag(name: str, help: str, **argparse_options: Any) -> dict:
+    """Field metadata that makes a config field a command-line flag of train.py."""
+    return {"flag": name, "help": help, **argparse_options}
+
+
+@dataclass
+class DataConfig:
+    """Where the text comes from and how it becomes training pairs.
+
+    Attributes:
+        corpus: text files or globs, plain or .gz; empty means the embedded WordNet corpus.
+        tfds_name: a TensorFlow Datasets name to read instead of files.
+        tfds_split: the TFDS split to read.
+        tfds_feature: the TFDS feature that holds the text.
+        tfds_data_dir: where the prepared TFDS data lives.
+        token_pattern: RE2 pattern of the separators between tokens, applied after lowercasing.
+        min_count: words seen fewer times are left out of the vocabulary.
+        max_vocab: keep at most this many of the most frequent words (0: no cap).
+        window_size: the largest distance between a centre word and its context words.
+        sample: word2vec's subsampling threshold for frequent words (0 disables it).
+        negatives: noise words per (centre, context) pair for the `negative` objective.
+        lines_per_chunk: lines turned into pairs together, then shuffled among themselves.
+    """
+
+    corpus: list[str] = field(default_factory=list, metadata=flag("--corpus", "text files or globs, plain or .gz", nargs="+"))
+    tfds_name: str = field(default="", metadata=flag("--tfds", "a TensorFlow Datasets name, e.g. imdb_reviews"))
+    tfds_split: str = field(default="train", metadata=flag("--tfds-split", "the TFDS split to read"))
+    tfds_feature: str = field(default="text", metadata=flag("--tfds-feature", "the TFDS feature holding the text"))
+    tfds_data_dir: str = field(default="", metadata=flag("--tfds-data-dir", "where the prepared TFDS data lives"))
+    token_pattern: str = field(default=r"[^\pL\pN]+", metadata=flag("--token-pattern", "separator regex (RE2)"))
+    min_count: int = field(default=5, metadata=flag("--min-count", "drop words seen fewer times"))
+    max_vocab: int = field(default=0, metadata=flag("--max-vocab", "keep at most this many words (0: all)"))
+    window_size: int = field(default=5, metadata=flag("--window", "largest centre-context distance"))
+    sample: float = field(default=1e-3, metadata=flag("--sample", "subsampling threshold (0 disables)"))
+    negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair"))
+    lines_per_chunk: int = 2048
+
+
+@dataclass
+class ModelConfig:
+    """The skip-gram network: E (V x D) and W (V x D plus a bias of V).
+
+    Attributes:
+        embedding_dim: D, the size of each word vector.
+        vocabulary_size: V, filled in from the vocabulary when training starts.
+    """
+
+    embedding_dim: int = field(default=100, metadata=flag("--dim", "size of each word vector"))
+    vocabulary_size: int = 0
+
+
+@dataclass
+class TrainingConfig:
+    """How the network is trained and checkpointed.
+
+    Attributes:
+        loss: the objective: `negative` (negative sampling), `sampled` (sampled softmax) or `full` softmax.
+        epochs: passes over the corpus.
+        batch_size: (centre, context) pairs per training step.
+        learning_rate: the starting learning rate, decayed linearly over the run as word2vec does.
+        min_learning_rate_ratio: the decay stops at this fraction of the starting rate (word2vec: 1e-4).
+        sampled_classes: classes drawn per batch by the `sampled` objective.
+        seed: seeds the initial weights, the subsampling, the windows, the shuffle and the noise words.
+        checkpoint_every: steps between checkpoints.
+        checkpoints_to_keep: how many of the latest checkpoints stay on disk.
+        log_every: steps between progress lines and loss summaries.
+        probe_words: words whose nearest neighbours are shown after training.
+    """
+
+    loss: str = field(default="negative", metadata=flag("--loss", "training objective", choices=["negative", "sampled", "full"]))
+    epochs: int = field(default=5, metadata=flag("--epochs", "passes over the corpus"))
+    batch_size: int = field(default=4096, metadata=flag("--batch-size", "pairs per training step"))
+    learning_rate: float = field(default=0.025, metadata=flag("--learning-rate", "starting learning rate"))
+    min_learning_rate_ratio: float = 1e-4
+    sampled_classes: int = 256
+    seed: int = field(default=1, metadata=flag("--seed", "random seed"))
+    checkpoint_every: int = field(default=2000, metadata=flag("--checkpoint-every", "steps between checkpoints"))
+    checkpoints_to_keep: int = 3
+    log_every: int = 200
+    probe_words: list[str] = field(default_factory=lambda: ["king", "water", "music", "horse"])
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        saved = json.loads(text)
+        return cls(
+            data=DataConfig(**saved["data"]),
+            model=ModelConfig(**saved["model"]),
+            training=TrainingConfig(**saved["training"]),
+        )
+
+
+# Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change.
+MODEL_DEFINING_FIELDS = {
+    "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab"],
+    "model": ["embedding_dim"],
+}

@@ -1,0 +1,1 @@
+"""From text to training pairs, in tf.data and TensorFlow ops only. Knows nothing of Keras."""

@@ -1,0 +1,111 @@
+"""Skip-gram training pairs as word2vec makes them, vectorised per chunk of lines inside tf.data.
+
+For each chunk: tokens -> ids (out-of-vocabulary tokens dropped) -> subsampling of frequent words ->
+a random window reach b in [1, window] per centre word -> (centre, context) pairs within the same line ->
+shuffle -> batches, each with its noise words drawn from unigram^0.75. Every random draw is stateless,
+seeded by (seed, epoch, chunk), so a resumed run regenerates exactly the batches it had not yet trained on.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from data_pipeline.tokenize import tokenize
+from data_pipeline.vocabulary import Vocabulary, unigram_probabilities
+
+NOISE_POWER = 0.75
+
+
+def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
+    """word2vec's subsampling: a word of count c among T corpus words survives with probability
+    (sqrt(c / (sample * T)) + 1) * (sample * T) / c, capped at 1; `sample` 0 keeps every word."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if sample <= 0:
+        return np.ones_like(counts, dtype=np.float32)
+    threshold = sample * counts.sum()
+    return np.minimum(1.0, (np.sqrt(counts / threshold) + 1.0) * threshold / counts).astype(np.float32)
+
+
+def skipgram_pairs(ids: tf.RaggedTensor, window_size: int, keep_probability: tf.Tensor,
+                   seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """All (centre, context) id pairs of a ragged [lines, words] batch of ids, in no particular order.
+
+    Frequent words are first dropped with 1 - keep_probability (the window then reaches past them, as in
+    word2vec). Each remaining centre word draws its reach b uniformly from [1, window_size] and pairs with
+    every word at distance <= b on its own line.
+    """
+    subsample_seed, reach_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+    flat_ids = ids.flat_values
+    survives = tf.random.stateless_uniform(tf.shape(flat_ids), subsample_seed) < tf.gather(keep_probability, flat_ids)
+    kept = tf.ragged.boolean_mask(ids, ids.with_flat_values(survives))
+    words, lines = kept.flat_values, kept.value_rowids()
+    reach = tf.random.stateless_uniform(tf.shape(words), reach_seed, minval=1, maxval=window_size + 1, dtype=tf.int32)
+
+    centres, contexts = [], []
+    for distance in range(1, window_size + 1):
+        left, right = words[:-distance], words[distance:]
+        same_line = tf.equal(lines[:-distance], lines[distance:])
+        # The left word as centre sees the right one if its own reach covers the distance, and vice versa.
+        left_sees_right = same_line & (reach[:-distance] >= distance)
+        right_sees_left = same_line & (reach[distance:] >= distance)
+        centres += [tf.boolean_mask(left, left_sees_right), tf.boolean_mask(right, right_sees_left)]
+        contexts += [tf.boolean_mask(right, left_sees_right), tf.boolean_mask(left, right_sees_left)]
+    return tf.concat(centres, axis=0), tf.concat(contexts, axis=0)
+
+
+def noise_words(noise_cdf: tf.Tensor, shape: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Word ids drawn from the noise distribution whose cumulative sum is `noise_cdf` (inverse-CDF sampling)."""
+    uniform = tf.random.stateless_uniform(shape, seed, dtype=noise_cdf.dtype)
+    flat = tf.searchsorted(noise_cdf, tf.reshape(uniform, [-1]), side="right", out_type=tf.int32)
+    return tf.reshape(tf.minimum(flat, tf.size(noise_cdf) - 1), shape)
+
+
+def training_batches(lines: tf.data.Dataset, vocabulary: Vocabulary, *, token_pattern: str, window_size: int,
+                     sample: float, batch_size: int, noise_per_pair: int = 0, noise_per_batch: int = 0,
+                     lines_per_chunk: int = 2048, seed: int = 1, epoch: int = 0, start_chunk: int = 0,
+                     start_batch: int = 0) -> tf.data.Dataset:
+    """One epoch of shuffled training batches, as dicts of tensors:
+
+    - `centres`, `contexts`: int32 [b] pair ids (b = batch_size, less for the last batch of a chunk);
+    - `noise`: int32 [b, noise_per_pair] noise words per pair, or [noise_per_batch] shared by the batch;
+    - `words`: the corpus words (before subsampling) this batch stands for, for the learning-rate decay;
+    - `chunk`, `batch`: the position in the epoch, so that training can resume right after it.
+
+    `start_chunk` and `start_batch` skip what a checkpoint has already trained on.
+    """
+    table = vocabulary.lookup_table()
+    keep_probability = tf.constant(keep_probabilities(vocabulary.counts, sample))
+    noise_cdf = tf.constant(np.cumsum(unigram_probabilities(vocabulary, NOISE_POWER)), tf.float64)
+    epoch_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), epoch)
+
+    def chunk_batches(chunk: tf.Tensor, chunk_lines: tf.Tensor) -> dict:
+        chunk_seed = tf.random.experimental.stateless_fold_in(epoch_seed, chunk)
+        pair_seed, shuffle_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(chunk_seed, num=3))
+        ids = tf.ragged.map_flat_values(table.lookup, tokenize(chunk_lines, token_pattern))
+        ids = tf.ragged.boolean_mask(ids, ids >= 0)
+        centres, contexts = skipgram_pairs(ids, window_size, keep_probability, pair_seed)
+        order = tf.random.experimental.stateless_shuffle(tf.range(tf.size(centres)), shuffle_seed)
+        centres, contexts = tf.gather(centres, order), tf.gather(contexts, order)
+        pairs = tf.size(centres)
+        batches = (pairs + batch_size - 1) // batch_size
+        if noise_per_pair:
+            noise = noise_words(noise_cdf, tf.stack([pairs, noise_per_pair]), noise_seed)
+        else:
+            noise = noise_words(noise_cdf, tf.stack([batches, noise_per_batch]), noise_seed)
+        words = tf.cast(tf.size(ids.flat_values), tf.float32) / tf.cast(tf.maximum(batches, 1), tf.float32)
+        return dict(centres=centres, contexts=contexts, noise=noise, words=words, chunk=chunk, batches=batches)
+
+    def split_into_batches(chunk: dict) -> tf.data.Dataset:
+        def batch_at(index: tf.Tensor) -> dict:
+            begin = index * batch_size
+            end = tf.minimum(begin + batch_size, tf.size(chunk["centres"], out_type=tf.int64))
+            noise = chunk["noise"][begin:end] if noise_per_pair else chunk["noise"][index]
+            return dict(centres=chunk["centres"][begin:end], contexts=chunk["contexts"][begin:end], noise=noise,
+                        words=chunk["words"], chunk=chunk["chunk"], batch=index)
+
+        return tf.data.Dataset.range(tf.cast(chunk["batches"], tf.int64)).map(batch_at)
+
+    chunks = lines.batch(lines_per_chunk).skip(start_chunk).enumerate(start=start_chunk)
+    batches = chunks.map(chunk_batches, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).flat_map(split_into_batches)
+    if start_batch:
+        batches = batches.filter(lambda batch: (batch["chunk"] > start_chunk) | (batch["batch"] >= start_batch))
+    return batches.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,66 @@
+"""Corpus sources: text files (plain or .gz), the embedded WordNet corpus, or a prepared TFDS dataset.
+
+Each yields a `tf.data.Dataset` of lines (scalar strings); a line is a sentence and windows never cross it.
+"""
+
+import pathlib
+
+import tensorflow as tf
+
+from errors import UserError
+
+EMBEDDED_CORPUS = pathlib.Path(__file__).resolve().parent.parent / "data" / "wordnet_glosses.txt.gz"
+
+
+def corpus_files(patterns: list[str]) -> list[str]:
+    """Expands files and globs in the given order; a pattern that matches nothing is an error."""
+    files = []
+    for pattern in patterns:
+        matches = sorted(path for path in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(path))
+        if not matches:
+            raise UserError(f"corpus path {pattern!r} matches no file: check the path or the glob")
+        files.extend(matches)
+    return files
+
+
+def file_lines(files: list[str]) -> tf.data.Dataset:
+    """Lines of the files, interleaved across files (deterministically), decompressing .gz files on the fly."""
+
+    def lines_of(path: tf.Tensor) -> tf.data.Dataset:
+        is_gzip = tf.strings.regex_full_match(path, r".*\.gz")
+        return tf.data.TextLineDataset(path, compression_type=tf.where(is_gzip, "GZIP", ""))
+
+    return tf.data.Dataset.from_tensor_slices(files).interleave(
+        lines_of, cycle_length=min(len(files), 4), block_length=64
+    )
+
+
+def tfds_lines(name: str, split: str, feature: str, data_dir: str = "") -> tf.data.Dataset:
+    """The text feature of a TFDS dataset that is already prepared in `data_dir` (nothing is downloaded)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name, data_dir=data_dir or None)
+    except Exception as error:  # TFDS raises several types for unknown or unreadable datasets.
+        raise UserError(f"TFDS dataset {name!r} not found ({type(error).__name__}); {prepare_hint(name, data_dir)}") from None
+    if not builder.is_prepared():
+        raise UserError(f"TFDS dataset {name!r} is not prepared in {builder.data_dir}; {prepare_hint(name, data_dir)}")
+    if split not in builder.info.splits:
+        raise UserError(f"TFDS dataset {name!r} has no split {split!r}; it has {sorted(builder.info.splits)}")
+    if feature not in builder.info.features:
+        raise UserError(f"TFDS dataset {name!r} has no feature {feature!r}; it has {sorted(builder.info.features)}")
+    examples = builder.as_dataset(split=split, shuffle_files=False)
+    return examples.map(lambda example: example[feature], num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def prepare_hint(name: str, data_dir: str) -> str:
+    where = f" --data_dir {data_dir}" if data_dir else ""
+    return f"prepare it where downloads work with `tfds build {name}{where}` and pass --tfds-data-dir"
+
+
+def corpus_lines(corpus: list[str], tfds_name: str = "", tfds_split: str = "train", tfds_feature: str = "text",
+                 tfds_data_dir: str = "") -> tf.data.Dataset:
+    """The lines of whichever source is configured: TFDS by name, else files, else the embedded corpus."""
+    if tfds_name:
+        return tfds_lines(tfds_name, tfds_split, tfds_feature, tfds_data_dir)
+    return file_lines(corpus_files(corpus) if corpus else [str(EMBEDDED_CORPUS)])

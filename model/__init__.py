@@ -1,0 +1,1 @@
+"""The skip-gram network and its objectives. Knows nothing of files."""

@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny corpora written by the tests themselves, and the tiny config every fast test uses."""
+
+import gzip
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Two "topics" whose words only ever meet each other: a learnable corpus in which each word's context
+# is predictable, so every objective can lower its loss within a few hundred steps.
+TOPIC_LINES = [
+    "the king and the queen rule the old kingdom",
+    "the queen and the king sit in the royal castle",
+    "a cat and a dog play in the green garden",
+    "a dog and a cat sleep in the warm garden",
+]
+
+
+@pytest.fixture
+def tiny_corpus(tmp_path: pathlib.Path) -> pathlib.Path:
+    path = tmp_path / "tiny.txt"
+    path.write_text("\n".join(TOPIC_LINES * 25) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_gzip_corpus(tmp_path: pathlib.Path) -> pathlib.Path:
+    path = tmp_path / "tiny.txt.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as out:
+        out.write("\n".join(TOPIC_LINES * 25) + "\n")
+    return path
+
+
+def tiny_flags(corpus: pathlib.Path, model_dir: pathlib.Path, *extra: str) -> list[str]:
+    """The tiny-config smoke run: a vocabulary of ~20 words, dim 2, a few dozen steps."""
+    return ["--corpus", str(corpus), "--model-dir", str(model_dir), "--dim", "2", "--min-count", "1",
+            "--batch-size", "64", "--epochs", "1", "--checkpoint-every", "20", *extra]
+
+
+def run_script(script: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """Runs one of the project's entry points in a real subprocess, as a user would."""
+    return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)

@@ -1,0 +1,69 @@
+"""The network is the founding one: word ids -> E -> W -> softmax, with named layers and a config round trip."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from model.neighbours import nearest_neighbours
+from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
+from model.optimizer import RowMeanSGD
+from model.skipgram import SkipGram
+from model.train_step import make_train_step
+
+
+def test_layers_are_named_and_shaped_as_the_design_draws_them():
+    model = SkipGram(vocabulary_size=10, embedding_dim=2)
+    assert [layer.name for layer in model.layers] == ["word_ids", "E", "W"]
+    assert model.embeddings.shape == (10, 2)
+    assert model.context_weights.shape == (10, 2)
+    assert model.context_bias.shape == (10,)
+
+
+def test_calling_the_model_on_ids_gives_a_distribution_over_the_vocabulary():
+    model = SkipGram(vocabulary_size=10, embedding_dim=2)
+    probabilities = model(tf.constant([3, 7])).numpy()
+    assert probabilities.shape == (2, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), [1.0, 1.0], rtol=1e-6)
+    # W starts at zero (as word2vec's output matrix does), so the first prediction is uniform: 1/10 each.
+    np.testing.assert_allclose(probabilities, 0.1, rtol=1e-6)
+
+
+def test_config_round_trips_through_get_config_and_a_keras_file(tmp_path):
+    model = SkipGram(vocabulary_size=10, embedding_dim=2, seed=3, name="skipgram")
+    rebuilt = SkipGram.from_config(model.get_config())
+    assert rebuilt.get_config() == model.get_config() == {
+        "vocabulary_size": 10, "embedding_dim": 2, "seed": 3, "name": "skipgram"}
+    model.save(tmp_path / "skipgram.keras")
+    loaded = keras.saving.load_model(tmp_path / "skipgram.keras")
+    ids = tf.constant([0, 4, 9])
+    np.testing.assert_allclose(loaded(ids), model(ids))
+    np.testing.assert_allclose(loaded.embeddings.numpy(), model.embeddings.numpy())
+
+
+def test_nearest_neighbours_rank_by_cosine_and_skip_the_word_itself():
+    # Rows 0 and 1 point the same way (cosine 1), row 2 is orthogonal (0), row 3 opposite (-1).
+    embeddings = tf.constant([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    ids, scores = nearest_neighbours(embeddings, tf.constant([0]), k=3)
+    assert ids.numpy().tolist() == [[1, 2, 3]]
+    np.testing.assert_allclose(scores.numpy(), [[1.0, 0.0, -1.0]], atol=1e-6)
+
+
+# Two topics over 8 words: 0-3 only ever pair with 0-3, 4-7 with 4-7.
+CENTRES = tf.constant([0, 1, 2, 3, 1, 2, 3, 0, 4, 5, 6, 7, 5, 6, 7, 4] * 4)
+CONTEXTS = tf.constant([1, 2, 3, 0, 0, 1, 2, 3, 5, 6, 7, 4, 4, 5, 6, 7] * 4)
+
+
+@pytest.mark.parametrize("objective, noise", [
+    (NegativeSampling(negatives=2), tf.random.stateless_uniform([64, 2], [1, 2], 0, 8, tf.int32)),
+    (NegativeSampling(negatives=2), tf.constant([0, 2, 4, 6])),
+    (SampledSoftmax(np.full(8, 1 / 8)), tf.constant([0, 2, 4, 6])),
+    (FullSoftmax(), tf.constant([0])),
+], ids=["negative", "negative-shared-noise", "sampled", "full"])
+def test_each_objective_lowers_its_loss_on_a_learnable_corpus(objective, noise):
+    model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
+    step = make_train_step(model, objective, RowMeanSGD())
+    first = float(step(CENTRES, CONTEXTS, noise, tf.constant(0.5)))
+    for _ in range(150):
+        last = float(step(CENTRES, CONTEXTS, noise, tf.constant(0.5)))
+    assert last < 0.8 * first

@@ -1,0 +1,97 @@
+"""Skip-gram pairs follow word2vec's rules: window reach, no pair across a line, subsampling."""
+
+import collections
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from data_pipeline.pairs import keep_probabilities, noise_words, skipgram_pairs
+from data_pipeline.vocabulary import Vocabulary
+from data_pipeline.pairs import training_batches
+
+
+def pairs_of(lines: list[list[int]], window_size: int, seed: int = 0, keep=None) -> list[tuple[int, int]]:
+    ids = tf.ragged.constant(lines, dtype=tf.int32)
+    keep = tf.ones([100]) if keep is None else tf.constant(keep, tf.float32)
+    centres, contexts = skipgram_pairs(ids, window_size, keep, tf.constant([seed, 0], tf.int64))
+    return sorted(zip(centres.numpy().tolist(), contexts.numpy().tolist()))
+
+
+def test_window_one_pairs_each_word_with_its_neighbours():
+    # Line 0 1 2 3 4, window 1 (so every reach b is 1): each word pairs with the word on each side.
+    # 0:(1)  1:(0,2)  2:(1,3)  3:(2,4)  4:(3)  -> 8 pairs.
+    assert pairs_of([[0, 1, 2, 3, 4]], window_size=1) == [
+        (0, 1), (1, 0), (1, 2), (2, 1), (2, 3), (3, 2), (3, 4), (4, 3)
+    ]
+
+
+def test_no_pair_crosses_a_line():
+    # Lines [0 1] and [2 3], window 5: only 0-1 and 2-3 may pair, never 1-2.
+    assert pairs_of([[0, 1], [2, 3]], window_size=5) == [(0, 1), (1, 0), (2, 3), (3, 2)]
+
+
+def test_each_pair_is_within_the_window_and_near_pairs_always_appear():
+    line = list(range(12))
+    for seed in range(5):
+        pairs = pairs_of([line], window_size=3, seed=seed)
+        assert all(1 <= abs(centre - context) <= 3 for centre, context in pairs)
+        # Every reach b is at least 1, so all distance-1 pairs are there: 11 left-right, 11 right-left.
+        assert sum(abs(centre - context) == 1 for centre, context in pairs) == 22
+
+
+def test_window_reach_is_uniform_from_one_to_window():
+    # With reach b uniform in [1, 4], a centre sees distance d with probability (4 - d + 1) / 4:
+    # d=1: 1, d=2: 3/4, d=3: 1/2, d=4: 1/4. Count over many centres (a long line, many seeds).
+    line = list(range(100))
+    seen = collections.Counter()
+    for seed in range(40):
+        seen.update(abs(centre - context) for centre, context in pairs_of([line], window_size=4, seed=seed))
+    # Each distance d has 2 * (100 - d) (centre, context) slots per seed.
+    rates = {d: seen[d] / (40 * 2 * (100 - d)) for d in range(1, 5)}
+    assert rates[1] == 1.0
+    for distance, expected in [(2, 0.75), (3, 0.5), (4, 0.25)]:
+        assert rates[distance] == pytest.approx(expected, abs=0.03)
+
+
+def test_keep_probabilities_follow_word2vecs_formula():
+    # Counts 900, 99 and 1 of 1000 words, sample 0.01: threshold t = 0.01 * 1000 = 10.
+    # keep(900) = (sqrt(900/10) + 1) * 10/900 = (9.4868 + 1) / 90  = 0.11652
+    # keep(99)  = (sqrt(99/10) + 1) * 10/99   = (3.1464 + 1) / 9.9 = 0.41883
+    # keep(1)   = (sqrt(1/10) + 1) * 10/1 = 13.16, capped at 1: rare words are always kept.
+    assert keep_probabilities([900, 99, 1], 0.01) == pytest.approx([0.11652, 0.41883, 1.0], abs=1e-5)
+    # Sample 0 keeps everything.
+    assert keep_probabilities([900, 100], 0.0).tolist() == [1.0, 1.0]
+
+
+def test_subsampling_drops_words_at_the_expected_rate():
+    # One line of 10,000 copies of word 0 with keep probability 0.25: about 2,500 survive, so window-1
+    # pairs number about 2 * 2,500.
+    pairs = pairs_of([[0] * 10_000], window_size=1, keep=[0.25])
+    assert len(pairs) == pytest.approx(5_000, rel=0.05)
+
+
+def test_noise_words_follow_the_distribution():
+    # CDF of probabilities [0.5, 0.25, 0.25].
+    draws = noise_words(tf.constant([0.5, 0.75, 1.0], tf.float64), tf.constant([30_000]), tf.constant([1, 2], tf.int64))
+    frequencies = np.bincount(draws.numpy(), minlength=3) / 30_000
+    assert frequencies == pytest.approx([0.5, 0.25, 0.25], abs=0.01)
+
+
+def test_batches_cover_all_pairs_and_resume_skips_exactly_what_was_done():
+    lines = tf.data.Dataset.from_tensor_slices(["a b c d e"] * 30 + ["b c d"] * 30)
+    vocabulary = Vocabulary(("a", "b", "c", "d", "e"), (30, 60, 60, 60, 30))
+    make = lambda **start: list(training_batches(
+        lines, vocabulary, token_pattern=" ", window_size=2, sample=0, batch_size=16, noise_per_pair=3,
+        lines_per_chunk=10, seed=7, **start))
+    everything = make()
+    # Every batch holds at most 16 pairs, noise is [b, 3], and the words add up to the 240 corpus words.
+    assert all(b["centres"].shape[0] <= 16 and b["noise"].shape == (b["centres"].shape[0], 3) for b in everything)
+    assert sum(float(b["words"]) for b in everything) == pytest.approx(30 * 5 + 30 * 3)
+    # Starting at (chunk 2, batch 1) regenerates exactly the tail of the full stream.
+    index = next(i for i, b in enumerate(everything) if int(b["chunk"]) == 2 and int(b["batch"]) == 1)
+    resumed = make(start_chunk=2, start_batch=1)
+    assert len(resumed) == len(everything) - index
+    for expected, actual in zip(everything[index:], resumed):
+        np.testing.assert_array_equal(expected["centres"], actual["centres"])
+        np.testing.assert_array_equal(expected["noise"], actual["noise"])

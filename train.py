@@ -1,0 +1,79 @@
+"""Trains skip-gram word2vec: `python train.py` trains on the embedded WordNet corpus.
+
+    python train.py --corpus 'texts/*.txt.gz' --model-dir runs/mine --epochs 5
+    tensorboard --logdir runs/mine/logs
+
+Running it again on the same --model-dir resumes from the latest checkpoint; a larger --epochs trains further.
+"""
+
+import argparse
+import dataclasses
+import pathlib
+import sys
+
+from cli import import_tensorflow_quietly, run_entry_point
+from config import Config
+
+
+def flag_parser() -> argparse.ArgumentParser:
+    """One flag per config field that declares one; unset flags stay out of the namespace (SUPPRESS),
+    so that resume can tell the flags a user gave from the defaults."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", default="runs/default", help="where checkpoints, vocabulary and logs go")
+    parser.add_argument("--neighbours", type=int, default=8, help="neighbours shown per probe word at the end")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    for section in dataclasses.fields(Config):
+        for field in dataclasses.fields(section.type):
+            if "flag" not in field.metadata:
+                continue
+            options = {key: value for key, value in field.metadata.items() if key != "flag"}
+            if "nargs" not in options:
+                options["type"] = field.type
+            parser.add_argument(field.metadata["flag"], dest=f"{section.name}.{field.name}",
+                                default=argparse.SUPPRESS, **options)
+    return parser
+
+
+def requested_config(flags: argparse.Namespace) -> tuple[Config, set[tuple[str, str]]]:
+    """The default config with the given flags applied, and which (section, field) pairs were given."""
+    config, explicit = Config(), set()
+    for key, value in vars(flags).items():
+        if "." in key:
+            section, name = key.split(".")
+            setattr(getattr(config, section), name, value)
+            explicit.add((section, name))
+    return config, explicit
+
+
+def main() -> int:
+    flags = flag_parser().parse_args()
+    return run_entry_point(lambda: run(flags), debug=flags.debug)
+
+
+def run(flags: argparse.Namespace) -> int:
+    import_tensorflow_quietly()
+    from model.neighbours import nearest_neighbours
+    from training.loop import train
+    from training.model_directory import ModelDirectory, resolved_config
+
+    directory = ModelDirectory(pathlib.Path(flags.model_dir))
+    requested, explicit = requested_config(flags)
+    config = resolved_config(directory.saved_config(), requested, explicit)
+    result = train(config, directory)
+    if result.interrupted_by:
+        return 130 if result.interrupted_by == "SIGINT" else 143
+    print(f"trained {result.steps:,} steps in {directory.root} ({result.words_per_second:,.0f} words/s)")
+
+    ids = result.vocabulary.ids()
+    probes = [word for word in config.training.probe_words if word in ids]
+    if probes:
+        neighbour_ids, scores = nearest_neighbours(result.model.embeddings, [ids[word] for word in probes],
+                                                   flags.neighbours)
+        for word, row, row_scores in zip(probes, neighbour_ids.numpy(), scores.numpy()):
+            listed = ", ".join(f"{result.vocabulary.words[i]} {s:.2f}" for i, s in zip(row, row_scores))
+            print(f"{word}: {listed}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

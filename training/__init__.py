@@ -1,0 +1,1 @@
+"""The training run: model directory, checkpoints, the loop, progress and TensorBoard logs."""

@@ -1,0 +1,125 @@
+"""The training run from a config: vocabulary, network, checkpoints, then epochs of batches."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from config import Config
+from data_pipeline.pairs import NOISE_POWER, training_batches
+from data_pipeline.sources import corpus_lines
+from data_pipeline.vocabulary import Vocabulary, build_vocabulary, unigram_probabilities
+from errors import UserError
+from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
+from model.optimizer import RowMeanSGD
+from model.skipgram import SkipGram
+from model.train_step import make_train_step
+from training.checkpoints import Progress, training_checkpoint
+from training.interrupts import StopRequest
+from training.model_directory import ModelDirectory
+from training.reporting import ProgressReporter
+from training.tensorboard import TrainingLog
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    model: SkipGram
+    vocabulary: Vocabulary
+    steps: int
+    words_per_second: float
+    interrupted_by: str | None = None
+
+
+def corpus_from(config: Config) -> tf.data.Dataset:
+    data = config.data
+    return corpus_lines(data.corpus, data.tfds_name, data.tfds_split, data.tfds_feature, data.tfds_data_dir)
+
+
+def vocabulary_for(config: Config, directory: ModelDirectory, lines: tf.data.Dataset) -> Vocabulary:
+    """The saved vocabulary when resuming; otherwise counted from the corpus and saved."""
+    if directory.vocabulary_path.exists():
+        return Vocabulary.load(str(directory.vocabulary_path))
+    vocabulary = build_vocabulary(lines, config.data.token_pattern, config.data.min_count, config.data.max_vocab,
+                                  config.data.lines_per_chunk)
+    directory.root.mkdir(parents=True, exist_ok=True)
+    vocabulary.save(str(directory.vocabulary_path))
+    return vocabulary
+
+
+def objective_for(config: Config, vocabulary: Vocabulary):
+    """The objective and the noise words it needs: (objective, noise per pair, noise per batch)."""
+    if config.training.loss == "negative":
+        return NegativeSampling(config.data.negatives), config.data.negatives, 0
+    if config.training.loss == "sampled":
+        noise = unigram_probabilities(vocabulary, NOISE_POWER)
+        return SampledSoftmax(noise), 0, min(config.training.sampled_classes, len(vocabulary))
+    if config.training.loss == "full":
+        return FullSoftmax(), 0, 1
+    raise UserError(f"unknown --loss {config.training.loss!r}: choose negative, sampled or full")
+
+
+def learning_rate(config: Config, words_done: float, total_words: float) -> float:
+    """word2vec's linear decay from the starting rate, by the share of words read, floored at a small fraction."""
+    start = config.training.learning_rate
+    return start * max(config.training.min_learning_rate_ratio, 1.0 - words_done / max(total_words, 1.0))
+
+
+def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResult:
+    """Trains (or resumes training) in `directory` until `config.training.epochs` are done or a stop signal."""
+    lines = corpus_from(config)
+    vocabulary = vocabulary_for(config, directory, lines)
+    config.model.vocabulary_size = len(vocabulary)
+    directory.save_config(config)
+    log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
+
+    model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
+    optimizer, progress = RowMeanSGD(), Progress()
+    checkpoint = training_checkpoint(model, optimizer, progress)
+    manager = tf.train.CheckpointManager(checkpoint, str(directory.checkpoints), config.training.checkpoints_to_keep)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        log(f"resuming from {manager.latest_checkpoint} at step {int(progress.step):,}, epoch {int(progress.epoch) + 1}")
+
+    objective, noise_per_pair, noise_per_batch = objective_for(config, vocabulary)
+    train_step = make_train_step(model, objective, optimizer)
+    epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
+    reporter = ProgressReporter(total_words, float(progress.words_done))
+    start_step = int(progress.step)
+    training_log = TrainingLog(directory.logs)
+
+    def save() -> None:
+        manager.save(checkpoint_number=int(progress.step))
+
+    with StopRequest() as stop_request:
+        for epoch in range(int(progress.epoch), epochs):
+            if epoch != int(progress.epoch):
+                progress.start_epoch(epoch)
+            batches = training_batches(
+                lines, vocabulary, token_pattern=config.data.token_pattern, window_size=config.data.window_size,
+                sample=config.data.sample, batch_size=config.training.batch_size, noise_per_pair=noise_per_pair,
+                noise_per_batch=noise_per_batch, lines_per_chunk=config.data.lines_per_chunk,
+                seed=config.training.seed, epoch=epoch, start_chunk=int(progress.chunk), start_batch=int(progress.batch),
+            )
+            words_done = float(progress.words_done)
+            for batch in batches:
+                rate = learning_rate(config, words_done, total_words)
+                loss = train_step(batch["centres"], batch["contexts"], batch["noise"], tf.constant(rate, tf.float32))
+                progress.advance(batch["words"], batch["chunk"], batch["batch"])
+                words_done += float(batch["words"])
+                step = int(progress.step)
+                if step % config.training.log_every == 0 or reporter.due():
+                    words_per_second = reporter.report(epoch, epochs, step, words_done, float(loss), rate)
+                    training_log.scalars(step, loss=float(loss), learning_rate=rate, words_per_second=words_per_second)
+                if step % config.training.checkpoint_every == 0:
+                    save()
+                if stop_request:
+                    save()
+                    log(f"stopped by {stop_request.signal_name}: saved step {step:,} in {manager.latest_checkpoint}")
+                    training_log.close()
+                    return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done),
+                                          stop_request.signal_name)
+        if int(progress.step) > start_step or not manager.latest_checkpoint:
+            progress.start_epoch(epochs)
+            save()
+    training_log.close()
+    return TrainingResult(model, vocabulary, int(progress.step), reporter.words_per_second(float(progress.words_done)))

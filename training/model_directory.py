@@ -1,0 +1,68 @@
+"""What a model directory holds, and how flags meet the config saved in it.
+
+    model_dir/config.json      the full config, so resume and export need no flags
+    model_dir/vocab.tsv        the vocabulary with counts, in id order
+    model_dir/checkpoints/     the training checkpoints: E, W and its bias, optimizer, progress
+    model_dir/logs/            TensorBoard: scalars, text and the projector (E only)
+"""
+
+import dataclasses
+import os
+import pathlib
+
+from config import MODEL_DEFINING_FIELDS, Config
+from errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelDirectory:
+    root: pathlib.Path
+
+    @property
+    def config_path(self) -> pathlib.Path:
+        return self.root / "config.json"
+
+    @property
+    def vocabulary_path(self) -> pathlib.Path:
+        return self.root / "vocab.tsv"
+
+    @property
+    def checkpoints(self) -> pathlib.Path:
+        return self.root / "checkpoints"
+
+    @property
+    def logs(self) -> pathlib.Path:
+        return self.root / "logs"
+
+    def saved_config(self) -> Config | None:
+        if not self.config_path.exists():
+            return None
+        try:
+            return Config.from_json(self.config_path.read_text(encoding="utf-8"))
+        except (ValueError, TypeError, KeyError) as error:
+            raise UserError(f"{self.config_path} is not a config this version can read ({error}); use another --model-dir") from None
+
+    def save_config(self, config: Config) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        temporary = self.config_path.with_suffix(".json.tmp")
+        temporary.write_text(config.to_json() + "\n", encoding="utf-8")
+        os.replace(temporary, self.config_path)
+
+
+def resolved_config(saved: Config | None, requested: Config, explicit: set[tuple[str, str]]) -> Config:
+    """The config to run with: the saved one (if any) with the explicitly given flags applied on top.
+
+    A flag that changes the vocabulary or the shape of E and W cannot continue a saved run: that is an error
+    naming the flag, never a silent mix of two configurations.
+    """
+    if saved is None:
+        return requested
+    for section, name in sorted(explicit):
+        old, new = getattr(getattr(saved, section), name), getattr(getattr(requested, section), name)
+        if name in MODEL_DEFINING_FIELDS.get(section, []) and old != new:
+            raise UserError(
+                f"{name}={new!r} contradicts the run saved in this --model-dir ({name}={old!r}); "
+                "drop the flag to resume, or train in a new --model-dir"
+            )
+        setattr(getattr(saved, section), name, new)
+    return saved

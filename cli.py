@@ -1,6 +1,8 @@
 """What every entry point (train.py, export.py, evaluate.py) shares: a quiet TensorFlow start and
 one-line errors for user mistakes."""
 
+import argparse
+import contextlib
 import os
 import sys
 from typing import Callable
@@ -12,21 +14,40 @@ def import_tensorflow_quietly() -> None:
     """Imports TensorFlow with stderr muted: TF 2.21 logs CUDA and oneDNN notices from C++ before any
     setting can silence them, and on a CPU machine they only bury the program's own output."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with stderr_muted():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # Looks for GPUs now, while the notice about finding none is muted.
+
+
+@contextlib.contextmanager
+def stderr_muted():
+    """Silences file descriptor 2 itself, which also mutes what C++ libraries (TF, RE2) print."""
     saved_stderr, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     sys.stderr.flush()
     os.dup2(devnull, 2)
     try:
-        import tensorflow as tf
-
-        tf.config.list_physical_devices()  # Looks for GPUs now, while the notice about finding none is muted.
+        yield
     finally:
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
         os.close(devnull)
 
 
+class FlagParser(argparse.ArgumentParser):
+    """argparse with the house error format: a bad or unknown flag is one `error: ...` line and exit code 2,
+    instead of a usage block followed by the message."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
 def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:
-    """Runs an entry point; a UserError becomes one line on stderr and exit code 2 (a traceback with --debug)."""
+    """Runs an entry point; a UserError becomes one line on stderr and exit code 2 (a traceback with --debug).
+
+    A file-system failure (permission denied, disk full) is one line and exit code 1; Ctrl-C outside the
+    training loop (which saves a checkpoint itself) is one line and exit code 130.
+    """
     try:
         return run()
     except UserError as error:
@@ -34,3 +55,13 @@ def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("error: interrupted by Ctrl-C; whatever was saved before is intact", file=sys.stderr)
+        return 130

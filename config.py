@@ -6,8 +6,11 @@ resume and export rebuild exactly the same pipeline and network without the flag
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from errors import UserError
 
 
 def flag(name: str, help: str, **argparse_options: Any) -> dict:
@@ -61,6 +64,9 @@ class ModelConfig:
     vocabulary_size: int = 0
 
 
+LOSSES = ["negative", "sampled", "full"]
+
+
 @dataclass
 class TrainingConfig:
     """How the network is trained and checkpointed.
@@ -79,7 +85,7 @@ class TrainingConfig:
         probe_words: words whose nearest neighbours are shown after training.
     """
 
-    loss: str = field(default="negative", metadata=flag("--loss", "training objective", choices=["negative", "sampled", "full"]))
+    loss: str = field(default="negative", metadata=flag("--loss", "training objective", choices=LOSSES))
     epochs: int = field(default=5, metadata=flag("--epochs", "passes over the corpus"))
     batch_size: int = field(default=4096, metadata=flag("--batch-size", "pairs per training step"))
     learning_rate: float = field(default=0.025, metadata=flag("--learning-rate", "starting learning rate"))
@@ -110,9 +116,80 @@ class Config:
             training=TrainingConfig(**saved["training"]),
         )
 
+    def validate(self) -> None:
+        """Raises a UserError naming the first value that cannot work (a size of 0, a negative rate, text where
+        a number belongs), so that a mistake stops the run before anything is read or written."""
+        for section in dataclasses.fields(self):
+            for field in dataclasses.fields(section.type):
+                check_type(getattr(getattr(self, section.name), field.name), field, section.name)
+        for (section, name), (allowed, meaning) in LIMITS.items():
+            value = getattr(getattr(self, section), name)
+            if not allowed(value):
+                raise UserError(f"{setting_name(section, name)} must be {meaning}, not {value}")
+        if self.training.loss not in LOSSES:
+            raise UserError(f"{setting_name('training', 'loss')} must be one of {', '.join(LOSSES)}, not {self.training.loss!r}")
+        if self.training.loss == "negative" and self.data.negatives < 1:
+            raise UserError("--negatives must be at least 1 with --loss negative (or choose --loss sampled or full)")
+        if self.data.corpus and self.data.tfds_name:
+            raise UserError("--corpus and --tfds both name a corpus: give only one of them")
+
 
 # Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change.
 MODEL_DEFINING_FIELDS = {
     "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab"],
     "model": ["embedding_dim"],
 }
+
+def at_least(lowest: float) -> tuple:
+    return (lambda value: value >= lowest), f"at least {lowest}"
+
+
+def more_than(lowest: float) -> tuple:
+    return (lambda value: value > lowest), f"more than {lowest}"
+
+
+def between(lowest: float, highest: float) -> tuple:
+    return (lambda value: lowest <= value <= highest), f"between {lowest} and {highest}"
+
+
+# The values each number may take; anything else is refused by Config.validate, naming the flag.
+LIMITS = {
+    ("data", "min_count"): at_least(0),
+    ("data", "max_vocab"): at_least(0),
+    ("data", "window_size"): at_least(1),
+    ("data", "sample"): at_least(0),
+    ("data", "negatives"): at_least(0),
+    ("data", "lines_per_chunk"): at_least(1),
+    ("model", "embedding_dim"): at_least(1),
+    ("model", "vocabulary_size"): at_least(0),
+    ("training", "epochs"): at_least(1),
+    ("training", "batch_size"): at_least(1),
+    ("training", "learning_rate"): more_than(0),
+    ("training", "min_learning_rate_ratio"): between(0, 1),
+    ("training", "sampled_classes"): at_least(1),
+    ("training", "seed"): between(0, 2**63 - 1),
+    ("training", "checkpoint_every"): at_least(1),
+    ("training", "checkpoints_to_keep"): at_least(1),
+    ("training", "log_every"): at_least(1),
+}
+
+
+def setting_name(section: str, name: str) -> str:
+    """How the user sets a field: its flag, or its place in config.json for fields without one."""
+    field = {field.name: field for field in dataclasses.fields(Config.__dataclass_fields__[section].type)}[name]
+    return field.metadata.get("flag", f"{section}.{name} in config.json")
+
+
+def check_type(value: Any, field: dataclasses.Field, section: str) -> None:
+    """A config.json edited by hand can hold text where a number belongs; say so instead of failing later."""
+    if field.type is float:
+        valid = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif field.type is int:
+        valid = isinstance(value, int) and not isinstance(value, bool)
+    elif field.type is str:
+        valid = isinstance(value, str)
+    else:  # list[str]
+        valid = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    if not valid:
+        kind = {float: "a finite number", int: "a whole number", str: "text"}.get(field.type, "a list of text")
+        raise UserError(f"{setting_name(section, field.name)} must be {kind}, not {value!r}")

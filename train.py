@@ -11,14 +11,15 @@ import dataclasses
 import pathlib
 import sys
 
-from cli import import_tensorflow_quietly, run_entry_point
+from cli import FlagParser, import_tensorflow_quietly, run_entry_point
 from config import Config
+from errors import UserError
 
 
 def flag_parser() -> argparse.ArgumentParser:
     """One flag per config field that declares one; unset flags stay out of the namespace (SUPPRESS),
     so that resume can tell the flags a user gave from the defaults."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default="runs/default", help="where checkpoints, vocabulary and logs go")
     parser.add_argument("--neighbours", type=int, default=8, help="neighbours shown per probe word at the end")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -51,14 +52,18 @@ def main() -> int:
 
 
 def run(flags: argparse.Namespace) -> int:
-    import_tensorflow_quietly()
-    from model.neighbours import nearest_neighbours
-    from training.loop import train
     from training.model_directory import ModelDirectory, resolved_config
 
     directory = ModelDirectory(pathlib.Path(flags.model_dir))
     requested, explicit = requested_config(flags)
     config = resolved_config(directory.saved_config(), requested, explicit)
+    config.validate()  # Bad flag values fail here, in a second, before TensorFlow loads.
+    if flags.neighbours < 0:
+        raise UserError(f"--neighbours must be at least 0, not {flags.neighbours}")
+    import_tensorflow_quietly()
+    from model.neighbours import nearest_neighbours
+    from training.loop import train
+
     result = train(config, directory)
     if result.interrupted_by:
         return 130 if result.interrupted_by == "SIGINT" else 143

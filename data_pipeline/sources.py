@@ -3,6 +3,7 @@
 Each yields a `tf.data.Dataset` of lines (scalar strings); a line is a sentence and windows never cross it.
 """
 
+import logging
 import pathlib
 
 import tensorflow as tf
@@ -13,14 +14,33 @@ EMBEDDED_CORPUS = pathlib.Path(__file__).resolve().parent.parent / "data" / "wor
 
 
 def corpus_files(patterns: list[str]) -> list[str]:
-    """Expands files and globs in the given order; a pattern that matches nothing is an error."""
+    """Expands files and globs in the given order; a pattern that matches nothing is an error, and so is a file
+    whose name and content disagree about gzip (it would be read as binary junk)."""
     files = []
     for pattern in patterns:
+        if tf.io.gfile.isdir(pattern):
+            raise UserError(f"corpus path {pattern!r} is a directory: name its files, e.g. '{pattern.rstrip('/')}/*.txt'")
         matches = sorted(path for path in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(path))
         if not matches:
             raise UserError(f"corpus path {pattern!r} matches no file: check the path or the glob")
         files.extend(matches)
+    for path in files:
+        check_compression(path)
     return files
+
+
+def check_compression(path: str) -> None:
+    """Files ending in .gz are decompressed and others are not, so the name must match the content."""
+    try:
+        with tf.io.gfile.GFile(path, "rb") as file:
+            start = file.read(2)
+    except tf.errors.OpError as error:
+        raise UserError(f"cannot read corpus file {path!r}: {error.message.splitlines()[0]}") from None
+    gzipped = start == b"\x1f\x8b"
+    if path.endswith(".gz") and start and not gzipped:
+        raise UserError(f"corpus file {path!r} ends in .gz but is not gzip-compressed: remove the .gz from its name")
+    if gzipped and not path.endswith(".gz"):
+        raise UserError(f"corpus file {path!r} is gzip-compressed: add .gz to its name so that it is decompressed")
 
 
 def file_lines(files: list[str]) -> tf.data.Dataset:
@@ -39,11 +59,17 @@ def tfds_lines(name: str, split: str, feature: str, data_dir: str = "") -> tf.da
     """The text feature of a TFDS dataset that is already prepared in `data_dir` (nothing is downloaded)."""
     import tensorflow_datasets as tfds
 
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    absl_logger.setLevel(logging.ERROR)  # TFDS warns about the missing files before the error below says it clearly.
     try:
         builder = tfds.builder(name, data_dir=data_dir or None)
+        prepared = builder.is_prepared()
     except Exception as error:  # TFDS raises several types for unknown or unreadable datasets.
         raise UserError(f"TFDS dataset {name!r} not found ({type(error).__name__}); {prepare_hint(name, data_dir)}") from None
-    if not builder.is_prepared():
+    finally:
+        absl_logger.setLevel(level)
+    if not prepared:
         raise UserError(f"TFDS dataset {name!r} is not prepared in {builder.data_dir}; {prepare_hint(name, data_dir)}")
     if split not in builder.info.splits:
         raise UserError(f"TFDS dataset {name!r} has no split {split!r}; it has {sorted(builder.info.splits)}")

@@ -13,3 +13,23 @@ def tokenize(lines: tf.Tensor, token_pattern: str) -> tf.RaggedTensor:
     text = tf.strings.lower(text, encoding="utf-8")
     text = tf.strings.regex_replace(text, token_pattern, " ")
     return tf.strings.split(tf.strings.regex_replace(text, "\ufffd", " "))
+
+
+# A surrogate code point never comes out of decoding valid UTF-8, so it marks exactly the replaced bytes.
+INVALID_MARK = 0xD800
+
+
+def non_text_bytes(lines: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """Per line, int64 [lines]: the bytes that are not valid UTF-8 (which `tokenize` reads as separators), and
+    the control characters that text files do not hold (NUL, ..., DEL but not tab, newline, form feed, return).
+
+    Invalid bytes are a line's bytes minus the UTF-8 lengths of the code points that decoded cleanly.
+    """
+    code_points = tf.strings.unicode_decode(lines, "UTF-8", errors="replace", replacement_char=INVALID_MARK)
+    points = code_points.flat_values
+    lengths = 1 + sum(tf.cast(points >= start, tf.int64) for start in (0x80, 0x800, 0x10000))
+    lengths = tf.where(points == INVALID_MARK, tf.zeros_like(lengths), lengths)
+    invalid = tf.cast(tf.strings.length(lines), tf.int64) - tf.reduce_sum(code_points.with_flat_values(lengths), axis=1)
+    is_control = ((points < 0x20) & ((points < 0x09) | (points > 0x0D))) | (points == 0x7F)
+    control = tf.reduce_sum(code_points.with_flat_values(tf.cast(is_control, tf.int64)), axis=1)
+    return invalid, control

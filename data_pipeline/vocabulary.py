@@ -3,11 +3,13 @@
 import collections
 import dataclasses
 import os
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
-from data_pipeline.tokenize import tokenize
+import errors
+from data_pipeline.tokenize import non_text_bytes, tokenize
 from errors import UserError
 
 HEADER = "word\tcount"
@@ -48,34 +50,88 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: str) -> "Vocabulary":
-        with open(path, encoding="utf-8") as saved:
-            rows = saved.read().splitlines()
-        if not rows or rows[0] != HEADER:
-            raise UserError(f"{path} is not a vocabulary file (expected the header {HEADER!r})")
-        words, counts = zip(*(row.rsplit("\t", 1) for row in rows[1:])) if len(rows) > 1 else ((), ())
-        return cls(tuple(words), tuple(int(count) for count in counts))
+        """Reads a file written by `save`; anything else (truncated, edited, another format) is a UserError."""
+        try:
+            with open(path, encoding="utf-8") as saved:
+                rows = saved.read().split("\n")
+            if rows[0] != HEADER or rows[-1] != "":
+                raise ValueError(f"expected the header {HEADER!r} and a newline at the end")
+            fields = [row.rsplit("\t", 1) for row in rows[1:-1]]
+            words = tuple(word for word, _ in fields)
+            counts = tuple(int(count) for _, count in fields)
+            if len(set(words)) != len(words) or "" in words or any(count < 1 for count in counts):
+                raise ValueError("words must be distinct and non-empty, counts positive")
+        except ValueError as error:  # Also UnicodeDecodeError, and a row without a tab (too few values to unpack).
+            raise UserError(f"{path} is not a vocabulary file this program wrote ({error})") from None
+        return cls(words, counts)
+
+
+@dataclasses.dataclass
+class CorpusCount:
+    """What one pass over the corpus found: each token's count, and how much of it was not text."""
+
+    words: collections.Counter
+    bytes: int = 0
+    invalid_bytes: int = 0
+    control_bytes: int = 0
+
+
+def count_corpus(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048) -> CorpusCount:
+    """Counts every token of the corpus, and its bytes that are not UTF-8 text. Each chunk of lines is reduced
+    to its distinct words in TensorFlow, so memory grows with the vocabulary, not with the corpus."""
+
+    def distinct_words(chunk: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        words, _, counts = tf.unique_with_counts(tokenize(chunk, token_pattern).flat_values, out_idx=tf.int64)
+        invalid, control = non_text_bytes(chunk)
+        total = tf.reduce_sum(tf.cast(tf.strings.length(chunk), tf.int64))
+        return words, counts, total, tf.reduce_sum(invalid), tf.reduce_sum(control)
+
+    found = CorpusCount(collections.Counter())
+    chunks = lines.batch(lines_per_chunk).map(distinct_words, num_parallel_calls=tf.data.AUTOTUNE)
+    try:
+        for words, chunk_counts, total, invalid, control in chunks.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+            found.words.update(dict(zip(words.tolist(), chunk_counts.tolist())))
+            found.bytes += int(total)
+            found.invalid_bytes += int(invalid)
+            found.control_bytes += int(control)
+    except tf.errors.OpError as error:  # An unreadable file, a damaged .gz, a file deleted while reading.
+        raise UserError(f"cannot read the corpus: {error.message.splitlines()[0]}") from None
+    return found
 
 
 def word_counts(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048) -> collections.Counter:
-    """Counts every token of the corpus. Each chunk of lines is reduced to its distinct words in TensorFlow,
-    so memory grows with the vocabulary, not with the corpus."""
+    """Counts every token of the corpus."""
+    return count_corpus(lines, token_pattern, lines_per_chunk).words
 
-    def distinct_words(chunk: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        words, _, counts = tf.unique_with_counts(tokenize(chunk, token_pattern).flat_values, out_idx=tf.int64)
-        return words, counts
 
-    counts: collections.Counter = collections.Counter()
-    chunks = lines.batch(lines_per_chunk).map(distinct_words, num_parallel_calls=tf.data.AUTOTUNE)
-    for words, chunk_counts in chunks.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
-        counts.update(dict(zip(words.tolist(), chunk_counts.tolist())))
-    return counts
+# Text files hold almost no invalid UTF-8 or control bytes (Latin-1 French: about 3% of bytes); binary files and
+# other encodings (UTF-16, Cyrillic code pages) hold far more. Above this share the corpus is refused.
+NON_TEXT_LIMIT = 0.10
+
+
+def check_text(found: CorpusCount, warn: Callable[[str], None]) -> None:
+    """Refuses a corpus that is mostly not UTF-8 text; warns about (and counts) invalid bytes in one that is."""
+    non_text = found.invalid_bytes + found.control_bytes
+    if found.bytes and non_text > NON_TEXT_LIMIT * found.bytes:
+        raise UserError(
+            f"the corpus is not UTF-8 text: {non_text:,} of its {found.bytes:,} bytes ({non_text / found.bytes:.0%}) "
+            "are invalid UTF-8 or control characters; pass text files (binary data cannot train), "
+            "converted to UTF-8 if needed (e.g. `iconv -f utf-16 -t utf-8`)"
+        )
+    if found.invalid_bytes:
+        warn(
+            f"{found.invalid_bytes:,} of the corpus's {found.bytes:,} bytes are not valid UTF-8 and were read as "
+            "word separators; if the corpus is in another encoding, convert it (e.g. `iconv -f latin1 -t utf-8`)"
+        )
 
 
 def build_vocabulary(lines: tf.data.Dataset, token_pattern: str, min_count: int, max_vocab: int = 0,
-                     lines_per_chunk: int = 2048) -> Vocabulary:
+                     lines_per_chunk: int = 2048, warn: Callable[[str], None] = errors.warn) -> Vocabulary:
     """Counts the corpus and keeps words seen at least `min_count` times, the `max_vocab` most frequent
     (0: all), sorted by falling count, then alphabetically so that ties are reproducible."""
-    counts = word_counts(lines, token_pattern, lines_per_chunk)
+    found = count_corpus(lines, token_pattern, lines_per_chunk)
+    check_text(found, warn)
+    counts = found.words
     if not counts:
         raise UserError("the corpus has no words: it is empty or holds no text the tokenizer can split")
     kept = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda item: (-item[1], item[0]))

@@ -8,7 +8,7 @@ import tensorflow as tf
 from config import Config
 from data_pipeline.pairs import NOISE_POWER, training_batches
 from data_pipeline.sources import corpus_lines
-from data_pipeline.vocabulary import Vocabulary, build_vocabulary, unigram_probabilities
+from data_pipeline.vocabulary import Vocabulary, unigram_probabilities
 from errors import UserError
 from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
 from model.optimizer import RowMeanSGD
@@ -17,6 +17,7 @@ from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
+from training.preflight import prepare_run
 from training.reporting import ProgressReporter
 from training.tensorboard import TrainingLog
 
@@ -33,17 +34,6 @@ class TrainingResult:
 def corpus_from(config: Config) -> tf.data.Dataset:
     data = config.data
     return corpus_lines(data.corpus, data.tfds_name, data.tfds_split, data.tfds_feature, data.tfds_data_dir)
-
-
-def vocabulary_for(config: Config, directory: ModelDirectory, lines: tf.data.Dataset) -> Vocabulary:
-    """The saved vocabulary when resuming; otherwise counted from the corpus and saved."""
-    if directory.vocabulary_path.exists():
-        return Vocabulary.load(str(directory.vocabulary_path))
-    vocabulary = build_vocabulary(lines, config.data.token_pattern, config.data.min_count, config.data.max_vocab,
-                                  config.data.lines_per_chunk)
-    directory.root.mkdir(parents=True, exist_ok=True)
-    vocabulary.save(str(directory.vocabulary_path))
-    return vocabulary
 
 
 def objective_for(config: Config, vocabulary: Vocabulary):
@@ -67,9 +57,8 @@ def learning_rate(config: Config, words_done: float, total_words: float) -> floa
 def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResult:
     """Trains (or resumes training) in `directory` until `config.training.epochs` are done or a stop signal."""
     lines = corpus_from(config)
-    vocabulary = vocabulary_for(config, directory, lines)
-    config.model.vocabulary_size = len(vocabulary)
-    directory.save_config(config)
+    # Checks everything that can refuse the run before writing vocab.tsv and config.json (training/preflight.py).
+    vocabulary = prepare_run(config, directory, lines)
     log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
 
     model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")

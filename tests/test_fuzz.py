@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from data_pipeline.pairs import skipgram_pairs, training_batches
 from data_pipeline.tokenize import non_text_bytes, tokenize
-from data_pipeline.vocabulary import Vocabulary, build_vocabulary
+from data_pipeline.vocabulary import NON_TEXT_LIMIT, Vocabulary, build_vocabulary
 from errors import UserError
 
 PATTERN = r"[^\pL\pN]+"
@@ -101,7 +101,7 @@ def test_vocabulary_and_training_batches_hold_every_token_and_no_pair_across_lin
     except UserError:
         # Only two refusals are possible: no words at all, or mostly bytes that are not text.
         non_text = sum(sum(reference_non_text_bytes(data)) for data in lines)
-        assert not tokens or non_text > 0.10 * sum(map(len, lines))
+        assert not tokens or non_text > NON_TEXT_LIMIT * sum(map(len, lines))
         return
     assert dict(zip(vocabulary.words, vocabulary.counts)) == collections.Counter(tokens)
     assert list(vocabulary.counts) == sorted(vocabulary.counts, reverse=True)

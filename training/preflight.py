@@ -6,6 +6,7 @@ and then config.json written; config.json is written last, so a directory withou
 """
 
 import logging
+import shutil
 
 import tensorflow as tf
 
@@ -45,7 +46,14 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
     if not resuming:
         vocabulary.save(str(directory.vocabulary_path))
     directory.save_config(config)
+    remove_unfinished_checkpoint_writes(directory)
     return vocabulary
+
+
+def remove_unfinished_checkpoint_writes(directory: ModelDirectory) -> None:
+    """A checkpoint write killed midway leaves a ckpt-N_temp folder that no listed checkpoint refers to."""
+    for folder in directory.checkpoints.glob("ckpt-*_temp"):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def check_token_pattern(token_pattern: str) -> None:

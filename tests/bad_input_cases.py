@@ -1,0 +1,207 @@
+"""Every user mistake the entry points must answer with one clear line, as a table of cases.
+
+tests/test_bad_input.py runs each case as a real subprocess and checks it; this file also writes the README's
+table of bad input and the message a user sees, from the same cases and real runs, so the table stays true:
+
+    python tests/bad_input_cases.py      # reruns every case and rewrites the table in README.md
+"""
+
+import dataclasses
+import gzip
+import json
+import os
+import pathlib
+import random
+import re
+import shutil
+import subprocess
+import sys
+from typing import Callable
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+TABLE_START, TABLE_END = "<!-- bad-input-table:start -->", "<!-- bad-input-table:end -->"
+
+# Every case runs in its own directory holding this corpus (as corpus.txt) and, when the case asks for it,
+# a copy of a finished tiny run (as model/), so paths in the messages are short and the same on every machine.
+CORPUS_LINES = [
+    "the king and the queen rule the old kingdom",
+    "a cat and a dog play in the green garden",
+]
+TINY_RUN = ["--corpus", "corpus.txt", "--model-dir", "model", "--dim", "2", "--min-count", "1", "--batch-size", "64",
+            "--epochs", "1", "--sample", "0", "--checkpoint-every", "20"]
+
+
+@dataclasses.dataclass
+class Case:
+    """One bad input: how to make it, the command, and a regular expression the one line on stderr must match."""
+
+    name: str
+    description: str
+    arguments: list[str]
+    expected: str
+    setup: Callable[[pathlib.Path], None] = lambda directory: None
+    needs_model: bool = False
+    exit_code: int = 2
+    script: str = "train.py"
+
+
+def write(name: str, content: bytes) -> Callable[[pathlib.Path], None]:
+    return lambda directory: (directory / name).write_bytes(content)
+
+
+def edit_config(change: Callable[[dict], None]) -> Callable[[pathlib.Path], None]:
+    def setup(directory: pathlib.Path) -> None:
+        config = json.loads((directory / "model/config.json").read_text())
+        change(config)
+        (directory / "model/config.json").write_text(json.dumps(config, indent=2))
+
+    return setup
+
+
+def flip_a_byte_of_the_checkpoint(directory: pathlib.Path) -> None:
+    data = next((directory / "model/checkpoints").glob("ckpt-*.data-*"))
+    content = bytearray(data.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    data.write_bytes(bytes(content))
+
+
+def make_directory(name: str) -> Callable[[pathlib.Path], None]:
+    return lambda directory: (directory / name).mkdir()
+
+
+CASES = [
+    # Flags: refused before TensorFlow even loads.
+    Case("dim", "a vector size of 0", ["--dim", "0"], r"--dim must be at least 1, not 0"),
+    Case("window", "a window of 0", ["--window", "0"], r"--window must be at least 1, not 0"),
+    Case("epochs", "a negative number of epochs", ["--epochs", "-1"], r"--epochs must be at least 1, not -1"),
+    Case("batch-size", "a batch size of 0", ["--batch-size", "0"], r"--batch-size must be at least 1, not 0"),
+    Case("sample", "a negative subsampling threshold", ["--sample", "-0.5"], r"--sample must be at least 0, not -0.5"),
+    Case("negatives", "no noise words for negative sampling", ["--negatives", "0"],
+         r"--negatives must be at least 1 with --loss negative"),
+    Case("loss", "an unknown loss", ["--loss", "hinge"], r"argument --loss: invalid choice: 'hinge'"),
+    Case("not-a-number", "text where a number belongs", ["--dim", "ten"], r"argument --dim: invalid int value: 'ten'"),
+    Case("unknown-flag", "a flag that does not exist", ["--dimension", "10"],
+         r"unrecognized arguments: --dimension 10; see train.py --help"),
+    Case("two-corpora", "both a corpus and a TFDS dataset", ["--corpus", "corpus.txt", "--tfds", "imdb_reviews"],
+         r"--corpus and --tfds both name a corpus: give only one of them"),
+    # The corpus.
+    Case("missing-corpus", "a corpus path that does not exist", ["--corpus", "missing.txt"],
+         r"corpus path 'missing.txt' matches no file: check the path or the glob"),
+    Case("empty-corpus", "an empty corpus", ["--corpus", "empty.txt"],
+         r"the corpus has no words: it is empty", write("empty.txt", b"")),
+    Case("binary-corpus", "binary junk as the corpus", ["--corpus", "junk.bin"],
+         r"the corpus is not UTF-8 text: [\d,]+ of its 4,0\d\d bytes \(\d+%\) are invalid UTF-8 or control characters",
+         write("junk.bin", random.Random(0).randbytes(4096))),
+    Case("not-gzip", "a .gz file that is not compressed", ["--corpus", "corpus.txt.gz"],
+         r"corpus file 'corpus.txt.gz' ends in .gz but is not gzip-compressed",
+         write("corpus.txt.gz", "\n".join(CORPUS_LINES).encode())),
+    Case("min-count", "a --min-count that empties the vocabulary", ["--corpus", "corpus.txt", "--min-count", "50"],
+         # 14 distinct words: "the" 4 times (3 + 1), "and" and "a" twice, the 11 others once.
+         r"--min-count 50 leaves no words: the most frequent of 14 words occurs 4 times; lower --min-count"),
+    Case("no-pairs", "one word per line: no training pairs", ["--corpus", "words.txt", "--min-count", "1"],
+         r"the corpus gives no training pairs: no line holds two vocabulary words",
+         write("words.txt", b"king\nqueen\ncat\ndog\n" * 10)),
+    Case("shorter-than-window", "a corpus shorter than the window", ["--corpus", "hello.txt", "--min-count", "1"],
+         # Two words of one count each among 2: subsampling keeps each with probability about 0.045.
+         r"the corpus gives no training pairs: .*or --sample 0 to keep every word of a tiny corpus",
+         write("hello.txt", b"hello world\n")),
+    Case("latin-1", "a corpus in Latin-1, not UTF-8",
+         ["--corpus", "latin1.txt", "--min-count", "1", "--sample", "0", "--dim", "2", "--model-dir", "latin1-model"],
+         # "è", "â" and "é" are one byte each in Latin-1, and not UTF-8: 3 in each line of 23 bytes, 20 lines.
+         r"warning: 60 of the corpus's 460 bytes are not valid UTF-8 and were read as word separators",
+         write("latin1.txt", "le frère du château élu\n".encode("latin-1") * 20),
+         exit_code=0),
+    Case("token-pattern", "a separator pattern that is not a regular expression",
+         ["--corpus", "corpus.txt", "--token-pattern", "[a-"],
+         r"--token-pattern '\[a-' is not a valid RE2 regular expression: missing \]: \[a-"),
+    Case("tfds", "a TFDS dataset that is not prepared", ["--tfds", "imdb_reviews", "--tfds-data-dir", "tfds"],
+         r"TFDS dataset 'imdb_reviews' is not prepared in .*; prepare it where downloads work with "
+         r"`tfds build imdb_reviews --data_dir tfds`", make_directory("tfds")),
+    # A model directory from another run, or damaged.
+    Case("contradicting-flag", "a --model-dir trained with another --dim", [*TINY_RUN, "--dim", "3"],
+         r"embedding_dim=3 contradicts the run saved in this --model-dir \(embedding_dim=2\)", needs_model=True),
+    Case("other-config", "a checkpoint whose shapes do not match config.json", ["--model-dir", "model"],
+         r"checkpoint model/checkpoints/ckpt-\d+ holds E of shape \[14, 2\], but config.json and vocab.tsv make "
+         r"\[14, 3\]: it comes from another run", edit_config(lambda config: config["model"].update(embedding_dim=3)),
+         needs_model=True),
+    Case("corrupt-config", "a truncated config.json", ["--model-dir", "model"],
+         r"model/config.json is not a config this version can read \(.*\); restore it from a backup",
+         lambda directory: (directory / "model/config.json").write_text('{"data": {"corpus": '), needs_model=True),
+    Case("corrupt-vocabulary", "a vocab.tsv that is not one", ["--model-dir", "model"],
+         r"model/vocab.tsv is not a vocabulary file this program wrote",
+         write("model/vocab.tsv", b"\x89PNG\r\n\x1a\n"), needs_model=True),
+    Case("corrupt-checkpoint", "a checkpoint with a damaged byte", ["--model-dir", "model"],
+         r"checkpoint model/checkpoints/ckpt-\d+ cannot be read \(.*Checksum does not match.*\); restore the model "
+         r"directory from a backup", flip_a_byte_of_the_checkpoint, needs_model=True),
+    Case("no-config", "checkpoints without their config.json", ["--model-dir", "model"],
+         r"model holds checkpoints but no config.json",
+         lambda directory: (directory / "model/config.json").unlink(), needs_model=True),
+]
+
+
+def prepare(case: Case, directory: pathlib.Path, trained_model: pathlib.Path | None) -> None:
+    """Lays out the case's directory: the corpus, a copy of the finished tiny run if needed, then the damage."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "corpus.txt").write_text("\n".join(CORPUS_LINES) + "\n")
+    if case.needs_model:
+        shutil.copytree(trained_model, directory / "model")
+    case.setup(directory)
+
+
+def run(script: str, arguments: list[str], directory: pathlib.Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / script), *arguments], capture_output=True, text=True,
+                          cwd=directory, timeout=timeout, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+
+
+def train_tiny_model(directory: pathlib.Path) -> pathlib.Path:
+    """A finished tiny run (14 words, dim 2) for the cases that need a model directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "corpus.txt").write_text("\n".join(CORPUS_LINES) + "\n")
+    result = run("train.py", TINY_RUN, directory)
+    assert result.returncode == 0, result.stderr
+    return directory / "model"
+
+
+def message_line(result: subprocess.CompletedProcess) -> str:
+    """The one line a case prints on stderr."""
+    return result.stderr.strip()
+
+
+def table(rows: list[tuple[Case, str]]) -> str:
+    lines = ["| bad input | command | what the user sees on stderr | exit code |", "| --- | --- | --- | --- |"]
+    for case, message in rows:
+        command, cell = " ".join([case.script, *case.arguments]), message.replace("|", "\\|")
+        lines.append(f"| {case.description} | `{command}` | {cell} | {case.exit_code} |")
+    return "\n".join(lines)
+
+
+def readme_table_rows() -> dict[str, str]:
+    """The message column of the README's table, by bad-input description."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index(TABLE_START):text.index(TABLE_END)]
+    rows = {}
+    for description, message in re.findall(r"^\| (.+?) \| `.*?` \| (.*) \| \d+ \|$", section, flags=re.MULTILINE):
+        rows[description] = message.replace("\\|", "|")
+    return rows
+
+
+def rewrite_readme_table(work: pathlib.Path) -> None:
+    trained_model = train_tiny_model(work / "trained")
+    rows = []
+    for case in CASES:
+        directory = work / case.name
+        prepare(case, directory, trained_model)
+        result = run(case.script, case.arguments, directory)
+        print(f"{case.name}: exit {result.returncode}: {message_line(result)}", file=sys.stderr)
+        rows.append((case, message_line(result)))
+    text = README.read_text(encoding="utf-8")
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    README.write_text(text[:start] + "\n" + table(rows) + "\n" + text[end:], encoding="utf-8")
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as work:
+        rewrite_readme_table(pathlib.Path(work))

@@ -31,6 +31,8 @@ class DataConfig:
         window_size: the largest distance between a centre word and its context words.
         sample: word2vec's subsampling threshold for frequent words (0 disables it).
         negatives: noise words per (centre, context) pair for the `negative` objective.
+        shared_noise_words: K noise words drawn once per batch and scored against every pair in it, each
+            weighted negatives / K; 0 draws `negatives` fresh noise words per pair, exactly as word2vec.
         lines_per_chunk: lines turned into pairs together, then shuffled among themselves.
     """
 
@@ -45,6 +47,8 @@ class DataConfig:
     window_size: int = field(default=5, metadata=flag("--window", "largest centre-context distance"))
     sample: float = field(default=1e-3, metadata=flag("--sample", "subsampling threshold (0 disables)"))
     negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair"))
+    shared_noise_words: int = field(default=64, metadata=flag(
+        "--shared-noise-words", "noise words drawn once per batch and shared by its pairs (0: per pair)"))
     lines_per_chunk: int = 2048
 
 

@@ -1,19 +1,21 @@
-"""Plain SGD with word2vec's linearly decaying learning rate, applied to whole batches of sparse rows."""
+"""word2vec's plain SGD, applied to a whole batch of pairs at once, with its linearly decaying learning rate."""
 
 import tensorflow as tf
 
 
-class RowMeanSGD(tf.Module):
-    """SGD in which each row moves by the learning rate times the *mean* of its gradients in the batch.
+class BatchSGD(tf.Module):
+    """Plain SGD on the summed per-pair gradients of a batch: what word2vec applies one pair at a time.
 
-    word2vec applies one pair's gradient at a time. In a batch of thousands of pairs a frequent word's row
-    receives hundreds of gradients at once; summed, they overshoot and training diverges at word2vec's
-    learning rate. Averaging per row keeps a rare word's update exactly word2vec's and bounds a frequent one's.
-    Dense gradients (the `full` objective's W) are averaged over the batch.
+    Only the rows a batch touches are updated (scatter), so a step costs the batch, not the vocabulary.
+    Summed updates for a row hit many times in one batch (a very frequent word in a very large batch)
+    overshoot where word2vec's sequential updates would have corrected themselves, so a row's update is
+    scaled down to at most `max_row_updates` pairs' worth. Dense gradients (the `full` objective's W)
+    are averaged over the batch instead.
     """
 
-    def __init__(self, name: str = "optimizer"):
+    def __init__(self, max_row_updates: float = 64.0, name: str = "optimizer"):
         super().__init__(name=name)
+        self.max_row_updates = max_row_updates
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
 
     def apply(self, gradients: list, variables: list[tf.Variable], learning_rate: tf.Tensor,
@@ -22,8 +24,8 @@ class RowMeanSGD(tf.Module):
             if isinstance(gradient, tf.IndexedSlices):
                 rows = tf.shape(variable, out_type=gradient.indices.dtype)[0]
                 ones = tf.ones_like(gradient.indices, dtype=gradient.values.dtype)
-                counts = tf.math.unsorted_segment_sum(ones, gradient.indices, rows)
-                scale = learning_rate / tf.gather(counts, gradient.indices)
+                hits = tf.gather(tf.math.unsorted_segment_sum(ones, gradient.indices, rows), gradient.indices)
+                scale = learning_rate * tf.minimum(1.0, self.max_row_updates / hits)
                 scale = tf.reshape(scale, [-1] + [1] * (gradient.values.shape.rank - 1))
                 variable.scatter_sub(tf.IndexedSlices(gradient.values * scale, gradient.indices))
             else:

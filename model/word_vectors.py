@@ -46,6 +46,9 @@ class WordVectors(keras.layers.Layer):
         self.lookup = keras.layers.StringLookup(mask_token=PADDING_TOKEN, num_oov_indices=1, name="word_ids")
         self.embedding = keras.layers.Embedding(vocabulary_size + FIRST_WORD_INDEX, embedding_dim, mask_zero=True,
                                                 name="E")
+        # Keras applies `trainable=` (e.g. from a saved config) before these sublayers exist: passing it on makes
+        # E's variable, built later, frozen too; otherwise a reloaded frozen layer would train.
+        self.embedding.trainable = self.trainable
 
     def build(self, input_shape):
         self.embedding.build(input_shape)

@@ -8,7 +8,7 @@ behind, still non-numeric, safe to delete.
 import os
 import pathlib
 import shutil
-from typing import Sequence
+from collections.abc import Sequence
 
 import tensorflow as tf
 

@@ -4,7 +4,7 @@ Words never contain whitespace (the tokenizer splits on it), so a space or tab a
 """
 
 import pathlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -32,8 +32,7 @@ def write_word2vec_binary(path: pathlib.Path, words: Sequence[str], vectors: np.
     rows = vectors.astype("<f4")
     with open(path, "wb") as out:
         out.write(f"{len(words)} {vectors.shape[1]}\n".encode())
-        for word, row in zip(words, rows):
-            out.write(word.encode("utf-8") + b" " + row.tobytes() + b"\n")
+        out.writelines(word.encode("utf-8") + b" " + row.tobytes() + b"\n" for word, row in zip(words, rows))
 
 
 def write_projector_tsv(directory: pathlib.Path, words: Sequence[str], vectors: np.ndarray) -> None:

@@ -1,6 +1,6 @@
 """What an export serves: E and the vocabulary behind string-in signatures, and nothing of W. Knows nothing of files."""
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf

@@ -11,7 +11,7 @@ For inference only, Keras can also call the export directly, with no code from t
 """
 
 import pathlib
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np

@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT, run_script
 
 EMBEDDINGS_KEY = "E/.ATTRIBUTES/VARIABLE_VALUE"
@@ -58,7 +57,7 @@ def tree_digest(directory: pathlib.Path) -> str:
 def saved_model_cli(*args: str) -> subprocess.CompletedProcess:
     # The console script is a thin wrapper around this module; calling the module works in any environment.
     result = subprocess.run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", *args],
-                            capture_output=True, text=True, timeout=180, cwd=ROOT)
+                            capture_output=True, text=True, timeout=180, cwd=ROOT, check=False)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -202,9 +201,9 @@ def test_an_existing_version_is_kept_without_overwrite(model_dir, export_base):
     before = tree_digest(export_base)
     result = run_script("export.py", "--model-dir", str(model_dir), "--export-dir", str(export_base))
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
+    assert result.stderr.strip().splitlines() == [(
         f"error: {version_dir(model_dir, export_base)} already exists: pass --overwrite to replace it, "
-        "or --version for another version"]
+        "or --version for another version")]
     assert tree_digest(export_base) == before
 
 
@@ -281,7 +280,7 @@ def test_an_export_killed_before_its_rename_leaves_no_numbered_version(model_dir
     base = tmp_path / "exports"
     # A real process, killed (SIGKILL: no cleanup runs) at the last moment: every file written, not yet renamed.
     script = KILL_BEFORE_RENAME.format(root=str(ROOT), model_dir=str(model_dir), base=str(base))
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == -9, result.stderr
     left = list(base.iterdir())
     # What is left is complete but hidden under a non-numeric name, which TF Serving never loads.

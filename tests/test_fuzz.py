@@ -9,7 +9,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data_pipeline.pairs import skipgram_pairs, training_batches
+from data_pipeline.pairs import chunk_ids, skipgram_pairs, training_batches
 from data_pipeline.tokenize import non_text_bytes, tokenize
 from data_pipeline.vocabulary import NON_TEXT_LIMIT, Vocabulary, build_vocabulary
 from errors import UserError
@@ -109,15 +109,18 @@ def test_vocabulary_and_training_batches_hold_every_token_and_no_pair_across_lin
     vocabulary.save(str(path))
     assert Vocabulary.load(str(path)) == vocabulary
 
-    batches = list(training_batches(corpus, vocabulary, token_pattern=PATTERN, window_size=1, sample=0.0,
-                                    batch_size=batch_size, noise_per_pair=2, lines_per_chunk=lines_per_chunk, seed=3))
+    chunks = chunk_ids(corpus, vocabulary, PATTERN, lines_per_chunk)
+    batches = list(training_batches(chunks, vocabulary, window_size=1, sample=0.0, batch_size=batch_size,
+                                    noise_per_pair=2, seed=3))
     size = len(vocabulary)
+    pairs = collections.Counter()
     for batch in batches:
         for name in ("centres", "contexts", "noise"):
             assert np.all((batch[name].numpy() >= 0) & (batch[name].numpy() < size)), name
-        assert 1 <= batch["centres"].shape[0] <= batch_size
-    pairs = collections.Counter(pair for batch in batches
-                                for pair in zip(batch["centres"].numpy().tolist(), batch["contexts"].numpy().tolist()))
+        # Every batch has batch_size rows; the padding that fills a chunk's last batch weighs 0.
+        real = batch["weights"].numpy() == 1.0
+        assert batch["centres"].shape[0] == batch_size and real.any() and set(batch["weights"].numpy()) <= {0.0, 1.0}
+        pairs.update(zip(batch["centres"].numpy()[real].tolist(), batch["contexts"].numpy()[real].tolist()))
     # Window 1 and no subsampling: exactly the neighbours on each line, never the last word of one line
     # with the first of the next, even when both lines share a chunk.
     assert pairs == adjacent_pairs(line_ids(lines, vocabulary))

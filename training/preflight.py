@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from cli import stderr_muted
 from config import Config
-from data_pipeline.pairs import training_batches
+from data_pipeline.pairs import chunk_ids, training_batches
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary
 from errors import UserError, warn
 from training.model_directory import ModelDirectory
@@ -144,8 +144,8 @@ def check_training_pairs(config: Config, lines: tf.data.Dataset, vocabulary: Voc
     the window. Builds only the first batch, so a usable corpus costs one chunk of lines."""
     data = config.data
     batches = training_batches(
-        lines, vocabulary, token_pattern=data.token_pattern, window_size=data.window_size, sample=data.sample,
-        batch_size=config.training.batch_size, noise_per_batch=1, lines_per_chunk=data.lines_per_chunk,
+        chunk_ids(lines, vocabulary, data.token_pattern, data.lines_per_chunk), vocabulary,
+        window_size=data.window_size, sample=data.sample, batch_size=config.training.batch_size, noise_per_batch=1,
         seed=config.training.seed,
     )
     if not any(True for _ in batches.take(1)):

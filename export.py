@@ -12,12 +12,12 @@ import argparse
 import pathlib
 import sys
 
-from cli import import_tensorflow_quietly, run_entry_point
+from cli import FlagParser, import_tensorflow_quietly, run_entry_point
 from exporting import FORMATS
 
 
 def flag_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default="runs/default", help="the directory train.py wrote")
     parser.add_argument("--export-dir", required=True, help="the base directory; the export goes to <version>/ in it")
     parser.add_argument("--version", type=int, help="the version number (default: the checkpoint's training step)")

@@ -6,12 +6,12 @@ import re
 
 import numpy as np
 import tensorflow as tf
-from google.protobuf import text_format
 
 from data_pipeline.vocabulary import Vocabulary
 from errors import UserError
 from training.checkpoints import Progress
 from training.model_directory import ModelDirectory
+from training.preflight import listed_checkpoint
 
 EMBEDDINGS_KEY = "E/.ATTRIBUTES/VARIABLE_VALUE"
 
@@ -59,10 +59,7 @@ def read_trained_embeddings(model_dir: pathlib.Path) -> TrainedEmbeddings:
 
 
 def latest_checkpoint(directory: ModelDirectory) -> str:
-    try:
-        checkpoint_path = tf.train.latest_checkpoint(str(directory.checkpoints))
-    except (tf.errors.OpError, text_format.ParseError) as error:
-        raise UserError(f"{directory.checkpoints}/checkpoint cannot be read ({one_line(error)})") from None
+    checkpoint_path = listed_checkpoint(directory)  # Refuses a damaged list instead of reading it as no checkpoint.
     if checkpoint_path is None:
         raise UserError(f"no checkpoint in {directory.checkpoints}: train first with "
                         f"`python train.py --model-dir {directory.root}`")

@@ -66,6 +66,11 @@ def flip_a_byte_of_the_checkpoint(directory: pathlib.Path) -> None:
     data.write_bytes(bytes(content))
 
 
+def an_earlier_export(directory: pathlib.Path) -> None:
+    (directory / "exports/7").mkdir(parents=True)
+    (directory / "exports/7/saved_model.pb").write_bytes(b"an earlier export, which must survive")
+
+
 def make_directory(name: str) -> Callable[[pathlib.Path], None]:
     return lambda directory: (directory / name).mkdir()
 
@@ -119,7 +124,7 @@ CASES = [
          r"TFDS dataset 'imdb_reviews' is not prepared in .*; prepare it where downloads work with "
          r"`tfds build imdb_reviews --data_dir tfds`", make_directory("tfds")),
     # A model directory from another run, or damaged.
-    Case("contradicting-flag", "a --model-dir trained with another --dim", [*TINY_RUN, "--dim", "3"],
+    Case("contradicting-flag", "a --model-dir trained with another --dim", ["--model-dir", "model", "--dim", "3"],
          r"embedding_dim=3 contradicts the run saved in this --model-dir \(embedding_dim=2\)", needs_model=True),
     Case("other-config", "a checkpoint whose shapes do not match config.json", ["--model-dir", "model"],
          r"checkpoint model/checkpoints/ckpt-\d+ holds E of shape \[14, 2\], but config.json and vocab.tsv make "
@@ -137,6 +142,26 @@ CASES = [
     Case("no-config", "checkpoints without their config.json", ["--model-dir", "model"],
          r"model holds checkpoints but no config.json",
          lambda directory: (directory / "model/config.json").unlink(), needs_model=True),
+    # Exporting.
+    Case("export-no-export-dir", "export without --export-dir", ["--model-dir", "model"],
+         r"the following arguments are required: --export-dir; see export.py --help", script="export.py"),
+    Case("export-missing-model", "export from a directory that does not exist",
+         ["--model-dir", "missing", "--export-dir", "exports"],
+         r"--model-dir missing does not exist; give the directory train.py wrote", script="export.py"),
+    Case("export-no-checkpoint", "export from a model directory with no checkpoint",
+         ["--model-dir", "model", "--export-dir", "exports"],
+         r"no checkpoint in model/checkpoints: train first with `python train.py --model-dir model`",
+         lambda directory: shutil.rmtree(directory / "model/checkpoints"), needs_model=True, script="export.py"),
+    Case("export-corrupt-checkpoint", "export from a checkpoint with a damaged byte",
+         ["--model-dir", "model", "--export-dir", "exports"],
+         r"checkpoint model/checkpoints/ckpt-\d+ cannot be read \(.*Checksum does not match", flip_a_byte_of_the_checkpoint,
+         needs_model=True, script="export.py"),
+    Case("export-corrupt-checkpoint-list", "export from a damaged list of checkpoints",
+         ["--model-dir", "model", "--export-dir", "exports"], r"model/checkpoints/checkpoint is damaged",
+         write("model/checkpoints/checkpoint", b"model_checkpoint_path: {"), needs_model=True, script="export.py"),
+    Case("export-existing-version", "export over an existing version", ["--model-dir", "model", "--export-dir",
+         "exports", "--version", "7"], r"exports/7 already exists: pass --overwrite to replace it",
+         an_earlier_export, needs_model=True, script="export.py"),
 ]
 
 

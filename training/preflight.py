@@ -5,7 +5,9 @@ one UserError and leaves the model directory exactly as it was. Only when every 
 and then config.json written; config.json is written last, so a directory without it holds no run yet.
 """
 
+import fcntl
 import logging
+import os
 import shutil
 
 import tensorflow as tf
@@ -26,7 +28,9 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
     config.validate()
     check_token_pattern(config.data.token_pattern)
     resuming = check_directory_layout(directory)
-    checkpoint = latest_checkpoint(directory)
+    if directory.root.is_dir():
+        hold_lock(directory)
+    checkpoint = listed_checkpoint(directory)
     if resuming:
         vocabulary = Vocabulary.load(str(directory.vocabulary_path))
         if len(vocabulary) != config.model.vocabulary_size:
@@ -43,6 +47,7 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
     if not resuming:
         check_training_pairs(config, lines, vocabulary)
     directory.root.mkdir(parents=True, exist_ok=True)
+    hold_lock(directory)
     if not resuming:
         vocabulary.save(str(directory.vocabulary_path))
     directory.save_config(config)
@@ -54,6 +59,27 @@ def remove_unfinished_checkpoint_writes(directory: ModelDirectory) -> None:
     """A checkpoint write killed midway leaves a ckpt-N_temp folder that no listed checkpoint refers to."""
     for folder in directory.checkpoints.glob("ckpt-*_temp"):
         shutil.rmtree(folder, ignore_errors=True)
+
+
+# Model directories this process has locked, by resolved path: the locks last as long as the process.
+HELD_LOCKS: dict[str, int] = {}
+
+
+def hold_lock(directory: ModelDirectory) -> None:
+    """Locks the model directory for the life of this process, so that a second run on it stops instead of
+    interleaving its checkpoints with the first one's. The kernel drops the lock when the process ends, even by
+    SIGKILL, so no stale lock is ever left behind."""
+    key = str(directory.root.resolve())
+    if key in HELD_LOCKS:
+        return
+    descriptor = os.open(key, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise UserError(f"another run is training in --model-dir {directory.root}: wait for it to finish, "
+                        "or choose another --model-dir") from None
+    HELD_LOCKS[key] = descriptor
 
 
 def check_token_pattern(token_pattern: str) -> None:
@@ -85,7 +111,7 @@ def check_directory_layout(directory: ModelDirectory) -> bool:
     return True
 
 
-def latest_checkpoint(directory: ModelDirectory) -> str | None:
+def listed_checkpoint(directory: ModelDirectory) -> str | None:
     """The checkpoint training resumes from, as tf.train.CheckpointManager will find it.
 
     CheckpointManager silently starts afresh when the list of checkpoints is missing or unreadable, which would

@@ -5,7 +5,7 @@ import argparse
 import contextlib
 import os
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from errors import UserError
 

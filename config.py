@@ -148,14 +148,15 @@ class Config:
         """Raises a UserError naming the first value that cannot work (a size of 0, a negative rate, text where
         a number belongs), so that a mistake stops the run before anything is read or written."""
         for section in dataclasses.fields(self):
-            for field in dataclasses.fields(section.type):
-                check_type(getattr(getattr(self, section.name), field.name), field, section.name)
+            for setting in dataclasses.fields(section.type):
+                check_type(getattr(getattr(self, section.name), setting.name), setting, section.name)
         for (section, name), (allowed, meaning) in LIMITS.items():
             value = getattr(getattr(self, section), name)
             if not allowed(value):
                 raise UserError(f"{setting_name(section, name)} must be {meaning}, not {value}")
         if self.training.loss not in LOSSES:
-            raise UserError(f"{setting_name('training', 'loss')} must be one of {', '.join(LOSSES)}, not {self.training.loss!r}")
+            choices = ", ".join(LOSSES)
+            raise UserError(f"{setting_name('training', 'loss')} must be one of {choices}, not {self.training.loss!r}")
         if self.training.loss == "negative" and self.data.negatives < 1:
             raise UserError("--negatives must be at least 1 with --loss negative (or choose --loss sampled or full)")
         if self.data.corpus and self.data.tfds_name:

@@ -19,7 +19,8 @@ def corpus_files(patterns: list[str]) -> list[str]:
     files = []
     for pattern in patterns:
         if tf.io.gfile.isdir(pattern):
-            raise UserError(f"corpus path {pattern!r} is a directory: name its files, e.g. '{pattern.rstrip('/')}/*.txt'")
+            glob = f"{pattern.rstrip('/')}/*.txt"
+            raise UserError(f"corpus path {pattern!r} is a directory: name its files, e.g. '{glob}'")
         matches = sorted(path for path in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(path))
         if not matches:
             raise UserError(f"corpus path {pattern!r} matches no file: check the path or the glob")
@@ -65,7 +66,7 @@ def tfds_lines(name: str, split: str, feature: str, data_dir: str = "") -> tf.da
     try:
         builder = tfds.builder(name, data_dir=data_dir or None)
         prepared = builder.is_prepared()
-    except Exception as error:  # TFDS raises several types for unknown or unreadable datasets.
+    except Exception as error:  # noqa: BLE001 - TFDS raises several types for unknown or unreadable datasets.
         raise UserError(f"TFDS dataset {name!r} not found ({type(error).__name__}); {prepare_hint(name, data_dir)}") from None
     finally:
         absl_logger.setLevel(level)

@@ -2,6 +2,7 @@
 id stays inside the vocabulary, and no pair joins two lines."""
 
 import collections
+import itertools
 
 import numpy as np
 import pytest
@@ -46,7 +47,7 @@ def line_ids(lines: list[bytes], vocabulary: Vocabulary) -> list[list[int]]:
 
 def adjacent_pairs(lines: list[list[int]]) -> collections.Counter:
     """Window 1 without subsampling: each word pairs with its neighbours on its own line, both ways."""
-    return collections.Counter(pair for ids in lines for left, right in zip(ids, ids[1:])
+    return collections.Counter(pair for ids in lines for left, right in itertools.pairwise(ids)
                                for pair in ((left, right), (right, left)))
 
 

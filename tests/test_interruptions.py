@@ -13,7 +13,6 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT, TOPIC_LINES
 
 CHECKPOINT_EVERY = 25
@@ -30,9 +29,10 @@ def new_work_directory(path: pathlib.Path) -> pathlib.Path:
 
 
 def start_training(work: pathlib.Path) -> subprocess.Popen:
-    log = open(work / "stdout.txt", "a")
-    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *FLAGS], cwd=work, stdout=log,
-                            stderr=subprocess.PIPE, text=True)
+    """train.py in a subprocess, its progress lines appended to stdout.txt (the child keeps the file open)."""
+    with open(work / "stdout.txt", "a") as log:
+        return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *FLAGS], cwd=work, stdout=log,
+                                stderr=subprocess.PIPE, text=True)
 
 
 def checkpoint_entries(work: pathlib.Path) -> set[str]:

@@ -11,8 +11,8 @@ import sys
 
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT
+
 from config import Config
 from data_pipeline.sources import corpus_lines
 from errors import UserError
@@ -164,14 +164,16 @@ def test_gzip_content_and_a_gz_name_must_agree(tmp_path):
     assert list(corpus_lines([str(empty)]).as_numpy_iterator()) == []
 
 
+HOLD_LOCK = ("import pathlib, sys; from training.model_directory import ModelDirectory; "
+             "from training.preflight import hold_lock; hold_lock(ModelDirectory(pathlib.Path(sys.argv[1])))")
+
+
 def test_a_second_run_on_a_model_dir_in_use_is_refused(corpus, tmp_path):
     config = tiny_config(corpus)
     prepare(config, tmp_path / "model")  # This process now holds the directory's lock; a second call may go on.
     prepare(config, tmp_path / "model")
     other_run = subprocess.run(
-        [sys.executable, "-c", "import pathlib, sys; from training.model_directory import ModelDirectory; "
-         "from training.preflight import hold_lock; hold_lock(ModelDirectory(pathlib.Path(sys.argv[1])))",
-         str(tmp_path / "model")],
-        capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "model")],
+        capture_output=True, text=True, cwd=ROOT, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert other_run.returncode == 1
     assert "UserError: another run is training in --model-dir" in other_run.stderr

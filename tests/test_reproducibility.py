@@ -4,7 +4,6 @@ the number of threads tf.data runs on; another seed gives another stream."""
 import numpy as np
 import tensorflow as tf
 
-from conftest import TOPIC_LINES
 from data_pipeline.pairs import chunk_ids, training_batches
 from data_pipeline.sources import corpus_lines
 from data_pipeline.vocabulary import build_vocabulary

@@ -41,7 +41,8 @@ class ModelDirectory:
             config = Config.from_json(self.config_path.read_text(encoding="utf-8"))
             config.validate()
         except KeyError as error:
-            raise UserError(f"{self.config_path} has no {error} section; restore it from a backup, or use another --model-dir") from None
+            raise UserError(f"{self.config_path} has no {error} section; restore it from a backup, "
+                            "or use another --model-dir") from None
         except (ValueError, TypeError) as error:  # Also a UserError from validate() and a UnicodeDecodeError.
             raise UserError(f"{self.config_path} is not a config this version can read ({error}); "
                             "restore it from a backup, or use another --model-dir") from None

@@ -106,7 +106,8 @@ def check_directory_layout(directory: ModelDirectory) -> bool:
         return False  # A vocab.tsv alone is left over from a run stopped before it started training: rebuilt.
     if not directory.vocabulary_path.exists():
         raise UserError(
-            f"{directory.root} holds config.json but no vocab.tsv: restore it from a backup, or train in a new --model-dir"
+            f"{directory.root} holds config.json but no vocab.tsv: restore it from a backup, "
+            "or train in a new --model-dir"
         )
     return True
 
@@ -148,7 +149,7 @@ def check_checkpoint(path: str, config: Config) -> None:
         shapes = reader.get_variable_to_shape_map()
         for name in shapes:
             reader.get_tensor(name)
-    except Exception as error:  # A damaged checkpoint raises OpError, ValueError or IndexError, depending on where.
+    except Exception as error:  # noqa: BLE001 - a damaged checkpoint raises OpError, ValueError or IndexError.
         reason = str(getattr(error, "message", error)).splitlines()[0]
         raise UserError(
             f"checkpoint {path} cannot be read ({reason}); restore the model directory from a backup, "
@@ -175,7 +176,8 @@ def check_training_pairs(config: Config, lines: tf.data.Dataset, vocabulary: Voc
         seed=config.training.seed,
     )
     if not any(True for _ in batches.take(1)):
-        subsampling = f", or --sample 0 to keep every word of a tiny corpus (--sample {data.sample:g} drops frequent ones)"
+        subsampling = (f", or --sample 0 to keep every word of a tiny corpus (--sample {data.sample:g} drops "
+                       "frequent ones)")
         raise UserError(
             "the corpus gives no training pairs: no line holds two vocabulary words near each other; give more text "
             f"with several words per line, or a lower --min-count{subsampling if data.sample > 0 else ''}"

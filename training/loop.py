@@ -64,8 +64,9 @@ def learning_rate(config: Config, words_done: float, total_words: float) -> floa
     return start * max(config.training.min_learning_rate_ratio, 1.0 - words_done / max(total_words, 1.0))
 
 
-def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResult:
-    """Trains (or resumes training) in `directory` until `config.training.epochs` are done or a stop signal."""
+def train(config: Config, directory: ModelDirectory, log=print, max_steps: int = 0) -> TrainingResult:
+    """Trains (or resumes training) in `directory` until `config.training.epochs` are done, a stop signal,
+    or `max_steps` steps in this run (0: no limit; a later run continues from the checkpoint)."""
     lines = corpus_from(config)
     vocabulary = vocabulary_for(config, directory, lines)
     config.model.vocabulary_size = len(vocabulary)
@@ -112,6 +113,10 @@ def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResul
                     training_log.scalars(step, loss=float(loss), learning_rate=rate, words_per_second=words_per_second)
                 if step % config.training.checkpoint_every == 0:
                     save()
+                if max_steps and step - start_step >= max_steps:
+                    save()
+                    training_log.close()
+                    return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done))
                 if stop_request:
                     save()
                     log(f"stopped by {stop_request.signal_name}: saved step {step:,} in {manager.latest_checkpoint}")

@@ -30,17 +30,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli import import_tensorflow_quietly, run_entry_point  # noqa: E402
+from cli import run_entry_point  # noqa: E402
 from errors import UserError  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "gcide.txt.gz"
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
 QUICK_LINES = 20000  # --quick trains on this many lines of the corpus
-FULL_STEPS, QUICK_FULL_STEPS = 20, 5  # steps of the bounded `full` run (a step is ~100 GFLOP on gcide)
+FULL_STEPS, QUICK_FULL_STEPS = 20, 8  # steps of the bounded `full` run (a step is ~100 GFLOP on gcide)
+WARMUP_STEPS = 3  # steps of the second, shorter `full` run whose time is subtracted: start-up and first steps
 MATMUL_SECONDS = 10.0  # how long the matmul reference multiplies
 ANALOGY_RESTRICT_VOCAB = 30000
 
@@ -74,13 +76,14 @@ class Process:
 
 def flag_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="a text corpus, plain or .gz, one sentence a line")
-    parser.add_argument("--out", help=f"where results.md and results.json go (default {DEFAULT_OUT.relative_to(ROOT)}, "
-                                      "or its quick/ subfolder with --quick)")
+    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="a text corpus, plain or .gz, a sentence a line")
+    parser.add_argument("--out", help="where results.md and results.json go "
+                                      f"(default {DEFAULT_OUT.relative_to(ROOT)}, or its quick/ folder with --quick)")
     parser.add_argument("--rows", default="100,300,full", help="comma-separated rows: 100, 300 (dims) and full")
     parser.add_argument("--quick", action="store_true", help=f"train on the first {QUICK_LINES:,} lines only")
-    parser.add_argument("--full-steps", type=int, help=f"steps of the full-softmax row ({FULL_STEPS}; {QUICK_FULL_STEPS} with --quick)")
-    parser.add_argument("--matmul-seconds", type=float, default=MATMUL_SECONDS, help="duration of the matmul reference")
+    parser.add_argument("--full-steps", type=int,
+                        help=f"steps of the full-softmax row (default {FULL_STEPS}; {QUICK_FULL_STEPS} with --quick)")
+    parser.add_argument("--matmul-seconds", type=float, default=MATMUL_SECONDS, help="how long the matmul runs")
     parser.add_argument("--work-dir", help="keep the trained models and logs here (default: a temporary directory)")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     return parser
@@ -105,21 +108,27 @@ def plain_corpus(source: pathlib.Path, work_dir: pathlib.Path, max_lines: int | 
     needs_copy = source.suffix == ".gz" or max_lines is not None
     target = work_dir / "corpus.txt" if needs_copy else source
     lines = words = 0
-    with opener(source, "rt", encoding="utf-8") as text, (open(target, "w", encoding="utf-8") if needs_copy
-                                                           else open(os.devnull, "w")) as copy:
-        for line in text:
-            if max_lines is not None and lines >= max_lines:
-                break
-            lines += 1
-            words += len(line.split())
-            copy.write(line)
+    try:
+        with opener(source, "rt", encoding="utf-8") as text, open(target if needs_copy else os.devnull, "w",
+                                                                   encoding="utf-8") as copy:
+            for line in text:
+                if max_lines is not None and lines >= max_lines:
+                    break
+                lines += 1
+                words += len(line.split())
+                copy.write(line)
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read the corpus {source}: {error}") from None
     if not words:
         raise UserError(f"corpus {source} holds no words")
     return Corpus(target, str(source), lines, words)
 
 
 def run_measured(command: list[str], log_path: pathlib.Path) -> Process:
-    """Runs one command to completion, its output in `log_path`; its wall time and peak resident memory."""
+    """Runs one command to completion, its output in `log_path`; its wall time and peak resident memory.
+
+    Linux carries the parent's own peak into a child's ru_maxrss (at exec, from the vforked image): this process
+    therefore never loads TensorFlow or vectors itself, and stays far below what it measures."""
     start = time.perf_counter()
     with open(log_path, "w", encoding="utf-8") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
@@ -133,24 +142,36 @@ def run_measured(command: list[str], log_path: pathlib.Path) -> Process:
     return Process(wall_seconds, usage.ru_maxrss / 1024)
 
 
-def scores(vectors) -> dict:
-    """Analogy accuracy and the two similarity correlations, by this project's evaluation code."""
-    from evaluation.analogies import evaluate_analogies
-    from evaluation.data_files import ANALOGIES, SIMLEX999, WORDSIM353, gensim_test_data
-    from evaluation.similarity import evaluate_word_pairs
+def own_peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM: its own, unlike ru_maxrss, which it inherited at exec)."""
+    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
-    analogy = evaluate_analogies(vectors, gensim_test_data(ANALOGIES), ANALOGY_RESTRICT_VOCAB)
-    wordsim = evaluate_word_pairs(vectors, gensim_test_data(WORDSIM353))
-    simlex = evaluate_word_pairs(vectors, gensim_test_data(SIMLEX999))
-    return {"analogy": analogy.accuracy, "wordsim353": wordsim.spearman, "simlex999": simlex.spearman,
-            "analogy_scored": analogy.scored, "wordsim353_pairs": wordsim.pairs, "simlex999_pairs": simlex.pairs}
+
+def scores(source: list[str], work_dir: pathlib.Path, name: str) -> dict:
+    """Analogy accuracy and the two similarity correlations, by evaluate.py (in a subprocess, see run_measured)
+    on `source` (["--model-dir", DIR] or ["--vectors", FILE])."""
+    from evaluation.data_files import ANALOGIES, SIMLEX999, WORDSIM353, gensim_test_data
+
+    json_path = work_dir / f"{name}.scores.json"
+    command = [sys.executable, str(ROOT / "evaluate.py"), *source, "--analogies", str(gensim_test_data(ANALOGIES)),
+               "--similarity", str(gensim_test_data(WORDSIM353)), str(gensim_test_data(SIMLEX999)),
+               "--restrict-vocab", str(ANALOGY_RESTRICT_VOCAB), "--json", str(json_path)]
+    run_measured(command, work_dir / f"{name}.scores.log")
+    evaluated = json.loads(json_path.read_text(encoding="utf-8"))
+    wordsim, simlex = evaluated["similarity"]
+    nan = float("nan")
+    return {"analogy": evaluated["analogies"]["accuracy"], "wordsim353": nan if wordsim["spearman"] is None
+            else wordsim["spearman"], "simlex999": nan if simlex["spearman"] is None else simlex["spearman"],
+            "analogy_scored": evaluated["analogies"]["scored"], "wordsim353_pairs": wordsim["pairs"],
+            "simlex999_pairs": simlex["pairs"]}
 
 
 def train_ours(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, settings: Hyperparameters,
-               loss: str | None = None, max_steps: int = 0) -> dict:
-    """train.py in a subprocess; its training seconds from --metrics-file, then the scores of its E."""
-    from evaluation.vectors import load_model_directory
-
+               loss: str | None = None, max_steps: int = 0, evaluate: bool = True) -> dict:
+    """train.py in a subprocess; its training seconds from --metrics-file, then (`evaluate`) the scores of its E."""
     model_dir, metrics_path = work_dir / name, work_dir / f"{name}.metrics.json"
     command = [sys.executable, str(ROOT / "train.py"), "--corpus", str(corpus.path), "--model-dir", str(model_dir),
                "--dim", str(dim), "--window", str(settings.window), "--negatives", str(settings.negatives),
@@ -161,7 +182,6 @@ def train_ours(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, sett
     print(f"[{name}] {shlex.join(command)}", flush=True)
     process = run_measured(command, work_dir / f"{name}.log")
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    vectors = load_model_directory(model_dir)
     vocabulary_words = sum(int(row.rsplit("\t", 1)[1]) for row in
                            (model_dir / "vocab.tsv").read_text(encoding="utf-8").splitlines()[1:])
     # train.py counts the vocabulary's words; in raw corpus words (gensim's count) the run read this many.
@@ -170,13 +190,11 @@ def train_ours(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, sett
             "training_seconds": metrics["training_seconds"],
             "words_per_second": raw_words_read / metrics["training_seconds"], "steps": metrics["steps"],
             "batch_size": metrics["batch_size"], "vocabulary_size": metrics["vocabulary_size"],
-            "embedding_dim": dim, **scores(vectors)}
+            "embedding_dim": dim, **(scores(["--model-dir", str(model_dir)], work_dir, name) if evaluate else {})}
 
 
 def train_gensim(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, settings: Hyperparameters) -> dict:
     """gensim's Word2Vec(sg=1) in a subprocess (gensim_word2vec.py), then the scores of its vectors."""
-    from evaluation.vectors import load_word2vec_text
-
     vectors_path, metrics_path = work_dir / f"{name}.vectors.txt", work_dir / f"{name}.metrics.json"
     command = [sys.executable, str(ROOT / "benchmarks" / "gensim_word2vec.py"), "--corpus", str(corpus.path),
                "--vectors", str(vectors_path), "--metrics-file", str(metrics_path), "--dim", str(dim),
@@ -191,7 +209,7 @@ def train_gensim(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, se
             "words_per_second": metrics["corpus_words"] * settings.epochs / metrics["training_seconds"],
             "save_seconds": metrics["save_seconds"], "corpus_words": metrics["corpus_words"],
             "vocabulary_size": metrics["vocabulary_size"], "embedding_dim": dim,
-            **scores(load_word2vec_text(vectors_path))}
+            **scores(["--vectors", str(vectors_path)], work_dir, name)}
 
 
 def measure_matmul(batch: int, dim: int, vocab: int, seconds: float, work_dir: pathlib.Path) -> dict:
@@ -217,13 +235,20 @@ def comparison(ours: dict, gensim: dict) -> tuple[dict, dict]:
 
 def full_row(corpus: Corpus, work_dir: pathlib.Path, settings: Hyperparameters, steps: int,
              matmul_seconds: float) -> dict:
+    """The full softmax for `steps` steps, and for WARMUP_STEPS in a run of its own: the difference of the two
+    times is the steady rate, without the start-up (tracing the step, filling the pipeline) that both share."""
+    warmup = train_ours(corpus, work_dir, "ours-full-warmup", 100, settings, loss="full", max_steps=WARMUP_STEPS,
+                        evaluate=False)
     ours = train_ours(corpus, work_dir, "ours-full", 100, settings, loss="full", max_steps=steps)
     batch, dim, vocab = ours["batch_size"], ours["embedding_dim"], ours["vocabulary_size"]
     # Every step but a chunk's last is a full batch of B pairs; a bounded run of a few steps stays in the first chunk.
-    achieved = 6.0 * batch * dim * vocab * ours["steps"] / ours["training_seconds"]
+    flops_per_step = 6.0 * batch * dim * vocab
+    steady_seconds = ours["training_seconds"] - warmup["training_seconds"]
+    steady = flops_per_step * (ours["steps"] - warmup["steps"]) / steady_seconds if steady_seconds > 0 else None
+    with_start_up = flops_per_step * ours["steps"] / ours["training_seconds"]
     matmul = measure_matmul(batch, dim, vocab, matmul_seconds, work_dir)
-    return {"ours": ours, "flops_per_second": achieved, "matmul": matmul,
-            "share_of_matmul": achieved / matmul["flops_per_second"]}
+    return {"ours": ours, "warmup": warmup, "flops_per_second": steady, "flops_per_second_with_start_up": with_start_up,
+            "matmul": matmul, "share_of_matmul": steady / matmul["flops_per_second"] if steady else None}
 
 
 def without_nan(value):
@@ -239,6 +264,10 @@ def figure(value, digits: int) -> str:
     if value is None or value != value:
         return "n/a"
     return f"{value:,.{digits}f}"
+
+
+def signed(value: float) -> str:
+    return "n/a" if value != value else f"{value:+.3f}"
 
 
 def markdown(results: dict) -> str:
@@ -271,14 +300,15 @@ def markdown(results: dict) -> str:
                                           ("ratio ours / gensim", row["ratio"], dict.fromkeys(digits, 2))]:
                 lines.append(f"| {label} | " + " | ".join(figure(values[key], places[key]) for key in COMPARED) + " |")
             lines.append("| difference ours - gensim | | | | | "
-                         + " | ".join(f"{row['difference'][key]:+.3f}" for key in QUALITY) + " |")
+                         + " | ".join(signed(row["difference"][key]) for key in QUALITY) + " |")
         lines += [
             "",
             "Wall time: the whole training process (start-up, vocabulary, training, saving; gensim's includes writing "
             "its vectors as text). Training: the training loop alone, as each system times it. Words/s: raw corpus "
             "words x epochs / training seconds, as gensim counts them. Peak RSS: the training process's maximum "
             "resident memory. Analogy: questions-words.txt, 3CosAdd, restrict_vocab 30000; WordSim-353 and "
-            "SimLex-999: Spearman correlation; all from this project's evaluation package.",
+            "SimLex-999: Spearman correlation; all by this project's evaluate.py. (Linux counts a parent's peak "
+            f"memory into its children's: this script's own was {results['benchmark_peak_rss_mb']:,.0f} MB.)",
             "",
         ]
     if "full" in results["rows"]:
@@ -287,20 +317,28 @@ def markdown(results: dict) -> str:
         lines += [
             f"## The `full` objective (exact softmax), a bounded run of {ours['steps']} steps",
             "",
-            "| steps | B | D | V | training (s) | achieved GFLOP/s | matmul GFLOP/s | share | wall time (s) "
-            "| peak RSS (MB) |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| steps | B | D | V | training (s) | GFLOP/s with start-up | steady GFLOP/s | matmul GFLOP/s | share "
+            "| wall time (s) | peak RSS (MB) |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             f"| {ours['steps']} | {ours['batch_size']} | {ours['embedding_dim']} | {ours['vocabulary_size']:,} "
-            f"| {ours['training_seconds']:.1f} | {full['flops_per_second'] / 1e9:.1f} "
-            f"| {matmul['flops_per_second'] / 1e9:.1f} | {full['share_of_matmul']:.2f} "
+            f"| {ours['training_seconds']:.1f} | {full['flops_per_second_with_start_up'] / 1e9:.1f} "
+            f"| {figure(full['flops_per_second'] and full['flops_per_second'] / 1e9, 1)} "
+            f"| {matmul['flops_per_second'] / 1e9:.1f} | {figure(full['share_of_matmul'], 2)} "
             f"| {ours['wall_seconds']:.1f} | {ours['peak_rss_mb']:,.0f} |",
             "",
-            "Achieved: 6·B·D·V FLOPs per step (its three B x D x V products) x steps / training seconds. Matmul: "
-            f"those three products alone in TensorFlow at the same shapes, for {matmul['seconds']:.0f} s in the "
-            "same run. Share: achieved / matmul.",
+            "FLOP/s: 6·B·D·V FLOPs per step (its three B x D x V products) x steps / training seconds; with start-up "
+            f"over the whole run, steady over the steps after the first {full['warmup']['steps']} (the time of a "
+            f"separate {full['warmup']['steps']}-step run subtracted). Matmul: those three products alone in "
+            f"TensorFlow at the same shapes, for {matmul['seconds']:.0f} s in the same run. Share: steady / matmul.",
             "",
         ]
     return "\n".join(lines)
+
+
+def script_path() -> str:
+    """This script as the user would type it from the repository root."""
+    path = pathlib.Path(sys.argv[0]).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main() -> int:
@@ -313,13 +351,11 @@ def run(flags: argparse.Namespace) -> int:
 
     rows = parsed_rows(flags.rows)
     if None in (gensim_test_data(name) for name in (ANALOGIES, WORDSIM353, SIMLEX999)):
-        raise UserError("gensim (and the evaluation files it ships) is not installed: pip install -r requirements-dev.txt")
+        raise UserError("gensim (and the evaluation files it ships) is missing: pip install -r requirements-dev.txt")
     full_steps = flags.full_steps or (QUICK_FULL_STEPS if flags.quick else FULL_STEPS)
+    if "full" in rows and full_steps <= WARMUP_STEPS:
+        raise UserError(f"--full-steps must be more than the {WARMUP_STEPS} warm-up steps it is measured against")
     out = pathlib.Path(flags.out) if flags.out else (DEFAULT_OUT / "quick" if flags.quick else DEFAULT_OUT)
-    import_tensorflow_quietly()
-    import gensim
-    import tensorflow as tf
-
     settings = Hyperparameters()
     work_dir = pathlib.Path(flags.work_dir or tempfile.mkdtemp(prefix="compare_gensim_"))
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -327,10 +363,11 @@ def run(flags: argparse.Namespace) -> int:
         corpus = plain_corpus(pathlib.Path(flags.corpus), work_dir, QUICK_LINES if flags.quick else None)
         print(f"corpus: {corpus.source}: {corpus.lines:,} lines, {corpus.words:,} words", flush=True)
         results = {
-            "command": shlex.join(["python", *sys.argv]),
+            "command": shlex.join(["python", script_path(), *sys.argv[1:]]),
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-            "versions": {"tensorflow": tf.__version__, "gensim": gensim.__version__, "python": platform.python_version()},
+            "versions": {"tensorflow": version("tensorflow"), "gensim": version("gensim"),
+                         "python": platform.python_version()},
             "quick": flags.quick,
             "corpus": {"source": corpus.source, "lines": corpus.lines, "words": corpus.words},
             "hyperparameters": dataclasses.asdict(settings),
@@ -345,6 +382,7 @@ def run(flags: argparse.Namespace) -> int:
             gensim_row = train_gensim(corpus, work_dir, f"gensim-{dim}", dim, settings)
             ratio, difference = comparison(ours, gensim_row)
             results["rows"][row] = {"ours": ours, "gensim": gensim_row, "ratio": ratio, "difference": difference}
+        results["benchmark_peak_rss_mb"] = own_peak_rss_mb()
     finally:
         if not flags.work_dir:
             shutil.rmtree(work_dir, ignore_errors=True)

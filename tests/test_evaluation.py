@@ -156,7 +156,8 @@ def standard_file_vectors() -> WordVectors:
 def test_analogy_scores_on_questions_words_equal_gensims(standard_file_vectors):
     path = gensim_test_data(ANALOGIES)
     ours = evaluate_analogies(standard_file_vectors, path, restrict_vocab=1500)
-    total, sections = gensim_keyed_vectors(standard_file_vectors).evaluate_word_analogies(str(path), restrict_vocab=1500)
+    keyed_vectors = gensim_keyed_vectors(standard_file_vectors)
+    total, sections = keyed_vectors.evaluate_word_analogies(str(path), restrict_vocab=1500)
     assert ours.questions == 19544 and 0 < ours.skipped < ours.questions
     assert ours.accuracy == pytest.approx(total, abs=1e-6)
     assert [(section.correct, section.scored) for section in ours.sections] == [
@@ -256,7 +257,8 @@ def test_vectors_of_a_model_directory_are_e_from_its_latest_checkpoint_in_vocabu
     vectors = load_model_directory(tiny_model)
     latest = tf.train.latest_checkpoint(str(tiny_model / "checkpoints"))
     np.testing.assert_array_equal(vectors.matrix, tf.train.load_variable(latest, "E/.ATTRIBUTES/VARIABLE_VALUE"))
-    assert list(vectors.words) == [row.split("\t")[0] for row in (tiny_model / "vocab.tsv").read_text().splitlines()[1:]]
+    rows = (tiny_model / "vocab.tsv").read_text().splitlines()[1:]
+    assert list(vectors.words) == [row.split("\t")[0] for row in rows]
 
 
 def test_evaluate_py_scores_a_trained_model_and_writes_json(tiny_model, tmp_path):
@@ -268,7 +270,8 @@ def test_evaluate_py_scores_a_trained_model_and_writes_json(tiny_model, tmp_path
     assert result.returncode == 0, result.stderr
     scores = json.loads((tmp_path / "scores.json").read_text())
     assert (scores["words"], scores["dim"]) == (19, 2)
-    assert (scores["analogies"]["questions"], scores["analogies"]["skipped"], scores["analogies"]["scored"]) == (2, 1, 1)
+    analogies = scores["analogies"]
+    assert (analogies["questions"], analogies["skipped"], analogies["scored"]) == (2, 1, 1)
     assert (scores["similarity"][0]["pairs"], scores["similarity"][0]["out_of_vocabulary"]) == (3, 1)
     assert len(scores["neighbours"]["king"]) == 3 and scores["neighbours"]["unicorn"] is None
     assert "royal" in result.stdout and "unicorn: (not in the vocabulary)" in result.stdout

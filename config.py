@@ -4,8 +4,10 @@
 resume and export rebuild exactly the same pipeline and network without the flags.
 """
 
+import argparse
 import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +15,21 @@ from typing import Any
 def flag(name: str, help: str, **argparse_options: Any) -> dict:
     """Field metadata that makes a config field a command-line flag of train.py."""
     return {"flag": name, "help": help, **argparse_options}
+
+
+def whole_number_between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse `type` that accepts whole numbers from `low` to `high` and refuses others in one line."""
+
+    def parse(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low:,} to {high:,}, not {text!r}")
+        return number
+
+    return parse
 
 
 @dataclass
@@ -31,6 +48,8 @@ class DataConfig:
         window_size: the largest distance between a centre word and its context words.
         sample: word2vec's subsampling threshold for frequent words (0 disables it).
         negatives: noise words per (centre, context) pair for the `negative` objective.
+        shared_noise_words: K noise words drawn once per batch and scored against every pair in it, each
+            weighted negatives / K; 0 draws `negatives` fresh noise words per pair, exactly as word2vec.
         lines_per_chunk: lines turned into pairs together, then shuffled among themselves.
     """
 
@@ -45,6 +64,8 @@ class DataConfig:
     window_size: int = field(default=5, metadata=flag("--window", "largest centre-context distance"))
     sample: float = field(default=1e-3, metadata=flag("--sample", "subsampling threshold (0 disables)"))
     negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair"))
+    shared_noise_words: int = field(default=64, metadata=flag(
+        "--shared-noise-words", "noise words drawn once per batch and shared by its pairs (0: per pair)"))
     lines_per_chunk: int = 2048
 
 
@@ -76,7 +97,10 @@ class TrainingConfig:
         checkpoint_every: steps between checkpoints.
         checkpoints_to_keep: how many of the latest checkpoints stay on disk.
         log_every: steps between progress lines and loss summaries.
-        probe_words: words whose nearest neighbours are shown after training.
+        probe_words: words whose nearest neighbours are shown after training and in TensorBoard after each epoch.
+        probe_neighbours: neighbours per probe word in TensorBoard's TEXT tab.
+        projector_rows: rows of E (the most frequent words) shown in TensorBoard's projector; the plugin's
+            own limit is 100,000.
     """
 
     loss: str = field(default="negative", metadata=flag("--loss", "training objective", choices=["negative", "sampled", "full"]))
@@ -88,8 +112,12 @@ class TrainingConfig:
     seed: int = field(default=1, metadata=flag("--seed", "random seed"))
     checkpoint_every: int = field(default=2000, metadata=flag("--checkpoint-every", "steps between checkpoints"))
     checkpoints_to_keep: int = 3
-    log_every: int = 200
+    log_every: int = field(default=200, metadata=flag(
+        "--log-every", "steps between progress lines and loss summaries", type=whole_number_between(1, 10**9)))
     probe_words: list[str] = field(default_factory=lambda: ["king", "water", "music", "horse"])
+    probe_neighbours: int = 8
+    projector_rows: int = field(default=10_000, metadata=flag(
+        "--projector-rows", "most frequent words shown in TensorBoard's projector", type=whole_number_between(1, 100_000)))
 
 
 @dataclass

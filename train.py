@@ -32,7 +32,7 @@ def flag_parser() -> argparse.ArgumentParser:
                 continue
             options = {key: value for key, value in field.metadata.items() if key != "flag"}
             if "nargs" not in options:
-                options["type"] = field.type
+                options.setdefault("type", field.type)
             parser.add_argument(field.metadata["flag"], dest=f"{section.name}.{field.name}",
                                 default=argparse.SUPPRESS, **options)
     return parser

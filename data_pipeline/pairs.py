@@ -59,29 +59,42 @@ def noise_words(noise_cdf: tf.Tensor, shape: tf.Tensor, seed: tf.Tensor) -> tf.T
     return tf.reshape(tf.minimum(flat, tf.size(noise_cdf) - 1), shape)
 
 
-def training_batches(lines: tf.data.Dataset, vocabulary: Vocabulary, *, token_pattern: str, window_size: int,
-                     sample: float, batch_size: int, noise_per_pair: int = 0, noise_per_batch: int = 0,
-                     lines_per_chunk: int = 2048, seed: int = 1, epoch: int = 0, start_chunk: int = 0,
-                     start_batch: int = 0) -> tf.data.Dataset:
-    """One epoch of shuffled training batches, as dicts of tensors:
+def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str,
+              lines_per_chunk: int = 2048) -> tf.data.Dataset:
+    """Chunks of `lines_per_chunk` lines as ragged [lines, words] int32 ids, out-of-vocabulary tokens dropped.
 
-    - `centres`, `contexts`: int32 [b] pair ids (b = batch_size, less for the last batch of a chunk);
-    - `noise`: int32 [b, noise_per_pair] noise words per pair, or [noise_per_batch] shared by the batch;
+    This is the expensive, epoch-independent part of the pipeline (regex, lowercasing, hashing), worth
+    caching after the first epoch.
+    """
+    table = vocabulary.lookup_table()
+
+    def ids_of(chunk_lines: tf.Tensor) -> tf.RaggedTensor:
+        ids = tf.ragged.map_flat_values(table.lookup, tokenize(chunk_lines, token_pattern))
+        return tf.ragged.boolean_mask(ids, ids >= 0)
+
+    return lines.batch(lines_per_chunk).map(ids_of, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_size: int, sample: float,
+                     batch_size: int, noise_per_pair: int = 0, noise_per_batch: int = 0, seed: int = 1,
+                     epoch: int = 0, start_chunk: int = 0, start_batch: int = 0) -> tf.data.Dataset:
+    """One epoch of shuffled training batches from `chunk_ids` chunks, as dicts of tensors:
+
+    - `centres`, `contexts`: int32 [batch_size] pair ids;
+    - `weights`: float32 [batch_size], 1 for a pair and 0 for the padding that fills a chunk's last batch;
+    - `noise`: int32 [batch_size, noise_per_pair] noise words per pair, or [noise_per_batch] shared by the batch;
     - `words`: the corpus words (before subsampling) this batch stands for, for the learning-rate decay;
     - `chunk`, `batch`: the position in the epoch, so that training can resume right after it.
 
     `start_chunk` and `start_batch` skip what a checkpoint has already trained on.
     """
-    table = vocabulary.lookup_table()
     keep_probability = tf.constant(keep_probabilities(vocabulary.counts, sample))
     noise_cdf = tf.constant(np.cumsum(unigram_probabilities(vocabulary, NOISE_POWER)), tf.float64)
     epoch_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), epoch)
 
-    def chunk_batches(chunk: tf.Tensor, chunk_lines: tf.Tensor) -> dict:
+    def chunk_batches(chunk: tf.Tensor, ids: tf.RaggedTensor) -> dict:
         chunk_seed = tf.random.experimental.stateless_fold_in(epoch_seed, chunk)
         pair_seed, shuffle_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(chunk_seed, num=3))
-        ids = tf.ragged.map_flat_values(table.lookup, tokenize(chunk_lines, token_pattern))
-        ids = tf.ragged.boolean_mask(ids, ids >= 0)
         centres, contexts = skipgram_pairs(ids, window_size, keep_probability, pair_seed)
         order = tf.random.experimental.stateless_shuffle(tf.range(tf.size(centres)), shuffle_seed)
         centres, contexts = tf.gather(centres, order), tf.gather(contexts, order)
@@ -98,14 +111,20 @@ def training_batches(lines: tf.data.Dataset, vocabulary: Vocabulary, *, token_pa
         def batch_at(index: tf.Tensor) -> dict:
             begin = index * batch_size
             end = tf.minimum(begin + batch_size, tf.size(chunk["centres"], out_type=tf.int64))
-            noise = chunk["noise"][begin:end] if noise_per_pair else chunk["noise"][index]
-            return dict(centres=chunk["centres"][begin:end], contexts=chunk["contexts"][begin:end], noise=noise,
+            # The last batch of a chunk is padded to the full size with weight-0 pairs, so that every batch
+            # has the same shape and the compiled training step is built once.
+            padding = [[0, batch_size - (end - begin)]]
+            noise = tf.pad(chunk["noise"][begin:end], padding + [[0, 0]]) if noise_per_pair else chunk["noise"][index]
+            return dict(centres=tf.pad(chunk["centres"][begin:end], padding),
+                        contexts=tf.pad(chunk["contexts"][begin:end], padding),
+                        weights=tf.pad(tf.ones([end - begin]), padding), noise=noise,
                         words=chunk["words"], chunk=chunk["chunk"], batch=index)
 
         return tf.data.Dataset.range(tf.cast(chunk["batches"], tf.int64)).map(batch_at)
 
-    chunks = lines.batch(lines_per_chunk).skip(start_chunk).enumerate(start=start_chunk)
-    batches = chunks.map(chunk_batches, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).flat_map(split_into_batches)
+    numbered = chunks.enumerate().skip(start_chunk)
+    batches = numbered.map(chunk_batches, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = batches.flat_map(split_into_batches)
     if start_batch:
         batches = batches.filter(lambda batch: (batch["chunk"] > start_chunk) | (batch["batch"] >= start_batch))
     return batches.prefetch(tf.data.AUTOTUNE)

@@ -48,3 +48,24 @@ def run_script(script: str, *args: str, timeout: float = 180) -> subprocess.Comp
     """Runs one of the project's entry points in a real subprocess, as a user would."""
     return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory) -> pathlib.Path:
+    """One tiny training run (19 words, D = 2), made once and shared by the tests that only read it."""
+    root = tmp_path_factory.mktemp("trained")
+    corpus = root / "tiny.txt"
+    corpus.write_text("\n".join(TOPIC_LINES * 25) + "\n", encoding="utf-8")
+    result = run_script("train.py", *tiny_flags(corpus, root / "model"))
+    assert result.returncode == 0, result.stderr
+    return root / "model"
+
+
+@pytest.fixture(scope="session")
+def export_base(trained_model_dir, tmp_path_factory) -> pathlib.Path:
+    """`trained_model_dir` exported once in every format, as a user would: `python export.py`."""
+    base = tmp_path_factory.mktemp("exported") / "word2vec"
+    result = run_script("export.py", "--model-dir", str(trained_model_dir), "--export-dir", str(base),
+                        "--format", "savedmodel", "word2vec", "word2vec-binary", "tsv")
+    assert result.returncode == 0, result.stderr
+    return base

@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from model.optimizer import RowMeanSGD
+from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 
 
@@ -34,7 +34,7 @@ class Progress(tf.Module):
         self.batch.assign(0)
 
 
-def training_checkpoint(model: SkipGram, optimizer: RowMeanSGD, progress: Progress) -> tf.train.Checkpoint:
+def training_checkpoint(model: SkipGram, optimizer: BatchSGD, progress: Progress) -> tf.train.Checkpoint:
     """Names the variables as the design does: E, W (one row per word) and W's bias."""
     return tf.train.Checkpoint(
         E=model.embeddings,

@@ -1,23 +1,26 @@
 """The training run from a config: vocabulary, network, checkpoints, then epochs of batches."""
 
 import dataclasses
+import os
+import tempfile
 
 import numpy as np
 import tensorflow as tf
 
 from config import Config
-from data_pipeline.pairs import NOISE_POWER, training_batches
+from data_pipeline.pairs import NOISE_POWER, chunk_ids, training_batches
 from data_pipeline.sources import corpus_lines
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary, unigram_probabilities
 from errors import UserError
 from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
-from model.optimizer import RowMeanSGD
+from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
 from training.reporting import ProgressReporter
+from training.step_runner import linear_decay, make_step_runner
 from training.tensorboard import TrainingLog
 
 
@@ -49,19 +52,14 @@ def vocabulary_for(config: Config, directory: ModelDirectory, lines: tf.data.Dat
 def objective_for(config: Config, vocabulary: Vocabulary):
     """The objective and the noise words it needs: (objective, noise per pair, noise per batch)."""
     if config.training.loss == "negative":
-        return NegativeSampling(config.data.negatives), config.data.negatives, 0
+        shared = min(config.data.shared_noise_words, len(vocabulary))
+        return NegativeSampling(config.data.negatives), 0 if shared else config.data.negatives, shared
     if config.training.loss == "sampled":
         noise = unigram_probabilities(vocabulary, NOISE_POWER)
         return SampledSoftmax(noise), 0, min(config.training.sampled_classes, len(vocabulary))
     if config.training.loss == "full":
         return FullSoftmax(), 0, 1
     raise UserError(f"unknown --loss {config.training.loss!r}: choose negative, sampled or full")
-
-
-def learning_rate(config: Config, words_done: float, total_words: float) -> float:
-    """word2vec's linear decay from the starting rate, by the share of words read, floored at a small fraction."""
-    start = config.training.learning_rate
-    return start * max(config.training.min_learning_rate_ratio, 1.0 - words_done / max(total_words, 1.0))
 
 
 def train(config: Config, directory: ModelDirectory, log=print, max_steps: int = 0) -> TrainingResult:
@@ -74,7 +72,7 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
 
     model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
-    optimizer, progress = RowMeanSGD(), Progress()
+    optimizer, progress = BatchSGD(), Progress()
     checkpoint = training_checkpoint(model, optimizer, progress)
     manager = tf.train.CheckpointManager(checkpoint, str(directory.checkpoints), config.training.checkpoints_to_keep)
     if manager.latest_checkpoint:
@@ -82,47 +80,64 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
         log(f"resuming from {manager.latest_checkpoint} at step {int(progress.step):,}, epoch {int(progress.epoch) + 1}")
 
     objective, noise_per_pair, noise_per_batch = objective_for(config, vocabulary)
-    train_step = make_train_step(model, objective, optimizer)
     epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
+    learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
+    run_steps = make_step_runner(make_train_step(model, objective, optimizer), progress, learning_rate)
     reporter = ProgressReporter(total_words, float(progress.words_done))
     start_step = int(progress.step)
-    training_log = TrainingLog(directory.logs)
+    training_log = TrainingLog(directory.logs, vocabulary, config, float(progress.words_done))
 
     def save() -> None:
         manager.save(checkpoint_number=int(progress.step))
 
-    with StopRequest() as stop_request:
+    # Token ids are the same every epoch: the first epoch writes them to a file cache that later epochs read
+    # instead of the corpus. The cache lives in a temporary directory of this process, so an interrupted run
+    # never leaves a half-written cache (or its lock file) behind for the next one.
+    cache_dir = tempfile.TemporaryDirectory(prefix="word2vec-ids-")
+    chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk)
+    chunks = chunks.cache(os.path.join(cache_dir.name, "ids"))
+
+    with cache_dir, StopRequest() as stop_request:
         for epoch in range(int(progress.epoch), epochs):
             if epoch != int(progress.epoch):
                 progress.start_epoch(epoch)
             batches = training_batches(
-                lines, vocabulary, token_pattern=config.data.token_pattern, window_size=config.data.window_size,
-                sample=config.data.sample, batch_size=config.training.batch_size, noise_per_pair=noise_per_pair,
-                noise_per_batch=noise_per_batch, lines_per_chunk=config.data.lines_per_chunk,
+                chunks, vocabulary, window_size=config.data.window_size, sample=config.data.sample,
+                batch_size=config.training.batch_size, noise_per_pair=noise_per_pair, noise_per_batch=noise_per_batch,
                 seed=config.training.seed, epoch=epoch, start_chunk=int(progress.chunk), start_batch=int(progress.batch),
             )
-            words_done = float(progress.words_done)
-            for batch in batches:
-                rate = learning_rate(config, words_done, total_words)
-                loss = train_step(batch["centres"], batch["contexts"], batch["noise"], tf.constant(rate, tf.float32))
-                progress.advance(batch["words"], batch["chunk"], batch["batch"])
-                words_done += float(batch["words"])
-                step = int(progress.step)
-                if step % config.training.log_every == 0 or reporter.due():
+            iterator, step = iter(batches), int(progress.step)
+            while True:
+                # Python wakes at the next log line or checkpoint, and at least every 50 steps for signals.
+                steps = min(config.training.log_every - step % config.training.log_every,
+                            config.training.checkpoint_every - step % config.training.checkpoint_every, 50)
+                if max_steps:
+                    steps = min(steps, start_step + max_steps - step)
+                trained, loss = run_steps(iterator, tf.constant(steps, tf.int64))
+                step += int(trained)
+                if int(trained) and (step % config.training.log_every == 0 or reporter.due()):
+                    words_done = float(progress.words_done)
+                    rate = float(learning_rate(words_done))
                     words_per_second = reporter.report(epoch, epochs, step, words_done, float(loss), rate)
                     training_log.scalars(step, loss=float(loss), learning_rate=rate, words_per_second=words_per_second)
-                if step % config.training.checkpoint_every == 0:
+                if int(trained) and step % config.training.checkpoint_every == 0:
                     save()
                 if max_steps and step - start_step >= max_steps:
                     save()
+                    training_log.snapshot(step, model.embeddings)
                     training_log.close()
-                    return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done))
+                    return TrainingResult(model, vocabulary, step, reporter.words_per_second(float(progress.words_done)))
                 if stop_request:
                     save()
+                    training_log.snapshot(step, model.embeddings)
                     log(f"stopped by {stop_request.signal_name}: saved step {step:,} in {manager.latest_checkpoint}")
                     training_log.close()
-                    return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done),
+                    return TrainingResult(model, vocabulary, step,
+                                          reporter.words_per_second(float(progress.words_done)),
                                           stop_request.signal_name)
+                if int(trained) < steps:
+                    break
+            training_log.epoch_end(epoch + 1, int(progress.step), float(progress.words_done), model.embeddings)
         if int(progress.step) > start_step or not manager.latest_checkpoint:
             progress.start_epoch(epochs)
             save()

@@ -1,0 +1,50 @@
+"""Exports a trained model's E (never W) for serving and for other tools.
+
+    python export.py --model-dir runs/default --export-dir exports/word2vec
+    python export.py --model-dir runs/default --export-dir exports/files --format word2vec tsv
+
+Writes `EXPORT_DIR/<version>/` (TF Serving's layout; the version defaults to the checkpoint's training step)
+atomically: a model server watching EXPORT_DIR never sees half an export. An existing version is kept unless
+--overwrite is given.
+"""
+
+import argparse
+import pathlib
+import sys
+
+from cli import import_tensorflow_quietly, run_entry_point
+from exporting import FORMATS
+
+
+def flag_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-dir", default="runs/default", help="the directory train.py wrote")
+    parser.add_argument("--export-dir", required=True, help="the base directory; the export goes to <version>/ in it")
+    parser.add_argument("--version", type=int, help="the version number (default: the checkpoint's training step)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    parser.add_argument("--format", nargs="+", choices=FORMATS, default=["savedmodel"], dest="formats",
+                        help="savedmodel (TF Serving, Keras), word2vec (text), word2vec-binary, tsv (projector)")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    return parser
+
+
+def main() -> int:
+    flags = flag_parser().parse_args()
+    return run_entry_point(lambda: run(flags), debug=flags.debug)
+
+
+def run(flags: argparse.Namespace) -> int:
+    import_tensorflow_quietly()
+    from exporting.export_directory import write_export
+    from exporting.trained_embeddings import read_trained_embeddings
+
+    trained = read_trained_embeddings(pathlib.Path(flags.model_dir))
+    version = trained.step if flags.version is None else flags.version
+    path = write_export(trained, pathlib.Path(flags.export_dir), version, flags.formats, flags.overwrite)
+    print(f"exported E ({len(trained.words):,} words x {trained.embedding_dim}, step {trained.step:,}) "
+          f"as {', '.join(flags.formats)} to {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

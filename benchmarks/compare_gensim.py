@@ -21,6 +21,7 @@ import dataclasses
 import datetime
 import gzip
 import json
+import math
 import os
 import pathlib
 import platform
@@ -35,8 +36,8 @@ from importlib.metadata import version
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli import run_entry_point  # noqa: E402
-from errors import UserError  # noqa: E402
+from cli import run_entry_point
+from errors import UserError
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "gcide.txt.gz"
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
@@ -257,17 +258,17 @@ def without_nan(value):
         return {key: without_nan(item) for key, item in value.items()}
     if isinstance(value, list):
         return [without_nan(item) for item in value]
-    return None if isinstance(value, float) and value != value else value
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def figure(value, digits: int) -> str:
-    if value is None or value != value:
+    if value is None or math.isnan(value):
         return "n/a"
     return f"{value:,.{digits}f}"
 
 
 def signed(value: float) -> str:
-    return "n/a" if value != value else f"{value:+.3f}"
+    return "n/a" if math.isnan(value) else f"{value:+.3f}"
 
 
 def markdown(results: dict) -> str:
@@ -277,13 +278,13 @@ def markdown(results: dict) -> str:
         "# This project vs gensim: skip-gram word2vec side by side",
         "",
         f"Command: `{results['command']}`  ",
-        f"Run: {results['date']} on {results['machine']['cpus']} CPUs ({results['machine']['processor']}); "
-        f"TensorFlow {results['versions']['tensorflow']}, gensim {results['versions']['gensim']}.  ",
+        (f"Run: {results['date']} on {results['machine']['cpus']} CPUs ({results['machine']['processor']}); "
+        f"TensorFlow {results['versions']['tensorflow']}, gensim {results['versions']['gensim']}.  "),
         f"Corpus: `{corpus['source']}`, {corpus['lines']:,} lines, {corpus['words']:,} words"
         + (" (a --quick slice)" if results["quick"] else "") + ".  ",
-        f"Both: window {settings['window']}, negatives {settings['negatives']}, sample {settings['sample']}, "
+        (f"Both: window {settings['window']}, negatives {settings['negatives']}, sample {settings['sample']}, "
         f"min-count {settings['min_count']}, {settings['epochs']} epochs, {settings['threads']} threads, "
-        f"seed {settings['seed']}; everything else at each system's defaults.",
+        f"seed {settings['seed']}; everything else at each system's defaults."),
         "",
     ]
     compared = {name: row for name, row in results["rows"].items() if name != "full"}
@@ -303,12 +304,12 @@ def markdown(results: dict) -> str:
                          + " | ".join(signed(row["difference"][key]) for key in QUALITY) + " |")
         lines += [
             "",
-            "Wall time: the whole training process (start-up, vocabulary, training, saving; gensim's includes writing "
+            ("Wall time: the whole training process (start-up, vocabulary, training, saving; gensim's includes writing "
             "its vectors as text). Training: the training loop alone, as each system times it. Words/s: raw corpus "
             "words x epochs / training seconds, as gensim counts them. Peak RSS: the training process's maximum "
             "resident memory. Analogy: questions-words.txt, 3CosAdd, restrict_vocab 30000; WordSim-353 and "
             "SimLex-999: Spearman correlation; all by this project's evaluate.py. (Linux counts a parent's peak "
-            f"memory into its children's: this script's own was {results['benchmark_peak_rss_mb']:,.0f} MB.)",
+            f"memory into its children's: this script's own was {results['benchmark_peak_rss_mb']:,.0f} MB.)"),
             "",
         ]
     if "full" in results["rows"]:
@@ -317,19 +318,19 @@ def markdown(results: dict) -> str:
         lines += [
             f"## The `full` objective (exact softmax), a bounded run of {ours['steps']} steps",
             "",
-            "| steps | B | D | V | training (s) | GFLOP/s with start-up | steady GFLOP/s | matmul GFLOP/s | share "
-            "| wall time (s) | peak RSS (MB) |",
+            ("| steps | B | D | V | training (s) | GFLOP/s with start-up | steady GFLOP/s | matmul GFLOP/s | share "
+            "| wall time (s) | peak RSS (MB) |"),
             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-            f"| {ours['steps']} | {ours['batch_size']} | {ours['embedding_dim']} | {ours['vocabulary_size']:,} "
+            (f"| {ours['steps']} | {ours['batch_size']} | {ours['embedding_dim']} | {ours['vocabulary_size']:,} "
             f"| {ours['training_seconds']:.1f} | {full['flops_per_second_with_start_up'] / 1e9:.1f} "
             f"| {figure(full['flops_per_second'] and full['flops_per_second'] / 1e9, 1)} "
             f"| {matmul['flops_per_second'] / 1e9:.1f} | {figure(full['share_of_matmul'], 2)} "
-            f"| {ours['wall_seconds']:.1f} | {ours['peak_rss_mb']:,.0f} |",
+            f"| {ours['wall_seconds']:.1f} | {ours['peak_rss_mb']:,.0f} |"),
             "",
-            "FLOP/s: 6·B·D·V FLOPs per step (its three B x D x V products) x steps / training seconds; with start-up "
+            ("FLOP/s: 6·B·D·V FLOPs per step (its three B x D x V products) x steps / training seconds; with start-up "
             f"over the whole run, steady over the steps after the first {full['warmup']['steps']} (the time of a "
             f"separate {full['warmup']['steps']}-step run subtracted). Matmul: those three products alone in "
-            f"TensorFlow at the same shapes, for {matmul['seconds']:.0f} s in the same run. Share: steady / matmul.",
+            f"TensorFlow at the same shapes, for {matmul['seconds']:.0f} s in the same run. Share: steady / matmul."),
             "",
         ]
     return "\n".join(lines)

@@ -15,7 +15,7 @@ import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from cli import import_tensorflow_quietly  # noqa: E402
+from cli import import_tensorflow_quietly
 
 
 def flag_parser() -> argparse.ArgumentParser:

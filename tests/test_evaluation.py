@@ -8,8 +8,8 @@ import pathlib
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import run_script, tiny_flags
+
 from errors import UserError
 from evaluation.analogies import evaluate_analogies
 from evaluation.data_files import ANALOGIES, SIMLEX999, WORDSIM353, gensim_test_data
@@ -34,7 +34,7 @@ def write(path: pathlib.Path, *lines: str) -> pathlib.Path:
 # queen = (0, 1, 1)/sqrt 2. For "man is to woman as king is to ?" the target is
 # woman - man + king = (-0.293, 1, 0.707), and its dot products are: queen (0 + 1 + 0.707)·0.707 = 1.207,
 # woman 1, king 0.293, man -0.293, girl = (0, 1, -1)/sqrt 2: (1 - 0.707)·0.707 = 0.207, prince = (0, 0, -1): -0.707.
-ROYAL = dict(man=(1, 0, 0), woman=(0, 1, 0), king=(1, 0, 1), queen=(0, 1, 1), prince=(0, 0, -1))
+ROYAL = {"man": (1, 0, 0), "woman": (0, 1, 0), "king": (1, 0, 1), "queen": (0, 1, 1), "prince": (0, 0, -1)}
 
 
 def test_analogies_are_answered_by_3cosadd_and_scored_per_section(tmp_path):

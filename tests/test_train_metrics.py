@@ -5,7 +5,6 @@ import json
 
 import pytest
 import tensorflow as tf
-
 from conftest import run_script, tiny_flags
 
 

@@ -67,7 +67,7 @@ class DataConfig:
     window_size: int = field(default=5, metadata=flag("--window", "largest centre-context distance"))
     sample: float = field(default=1e-3, metadata=flag("--sample", "subsampling threshold (0 disables)"))
     negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair"))
-    shared_noise_words: int = field(default=64, metadata=flag(
+    shared_noise_words: int = field(default=32, metadata=flag(
         "--shared-noise-words", "noise words drawn once per batch and shared by its pairs (0: per pair)"))
     lines_per_chunk: int = 2048
 
@@ -98,6 +98,8 @@ class TrainingConfig:
         batch_size: (centre, context) pairs per training step.
         learning_rate: the starting learning rate, decayed linearly over the run as word2vec does.
         min_learning_rate_ratio: the decay stops at this fraction of the starting rate (word2vec: 1e-4).
+        max_row_updates: a row hit by more pairs than this in one batch moves by this many pairs' worth
+            of its summed gradient (see model/optimizer.py: summed updates of frequent rows overshoot).
         sampled_classes: classes drawn per batch by the `sampled` objective.
         seed: seeds the initial weights, the subsampling, the windows, the shuffle and the noise words.
         checkpoint_every: steps between checkpoints.
@@ -111,9 +113,10 @@ class TrainingConfig:
 
     loss: str = field(default="negative", metadata=flag("--loss", "training objective", choices=LOSSES))
     epochs: int = field(default=5, metadata=flag("--epochs", "passes over the corpus"))
-    batch_size: int = field(default=4096, metadata=flag("--batch-size", "pairs per training step"))
+    batch_size: int = field(default=2048, metadata=flag("--batch-size", "pairs per training step"))
     learning_rate: float = field(default=0.025, metadata=flag("--learning-rate", "starting learning rate"))
     min_learning_rate_ratio: float = 1e-4
+    max_row_updates: float = 16.0
     sampled_classes: int = 256
     seed: int = field(default=1, metadata=flag("--seed", "random seed"))
     checkpoint_every: int = field(default=2000, metadata=flag("--checkpoint-every", "steps between checkpoints"))
@@ -197,6 +200,7 @@ LIMITS = {
     ("training", "batch_size"): at_least(1),
     ("training", "learning_rate"): more_than(0),
     ("training", "min_learning_rate_ratio"): between(0, 1),
+    ("training", "max_row_updates"): more_than(0),
     ("training", "sampled_classes"): at_least(1),
     ("training", "seed"): between(0, 2**63 - 1),
     ("training", "checkpoint_every"): at_least(1),

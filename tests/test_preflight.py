@@ -159,6 +159,10 @@ def test_gzip_content_and_a_gz_name_must_agree(tmp_path):
     hidden.write_bytes(gzip.compress(b"some text\n"))
     with pytest.raises(UserError, match="is gzip-compressed: add .gz to its name"):
         corpus_lines([str(hidden)])
+    fake = tmp_path / "fake.txt.gz"
+    fake.write_bytes(b"plain text\n")
+    with pytest.raises(UserError, match="ends in .gz but is not gzip-compressed: remove the .gz from its name"):
+        corpus_lines([str(fake)])
     empty = tmp_path / "empty.gz"
     empty.write_bytes(b"")  # An empty file is no gzip stream, but no text either: read as an empty corpus.
     assert list(corpus_lines([str(empty)]).as_numpy_iterator()) == []

@@ -45,6 +45,9 @@ class DataConfig:
         token_pattern: RE2 pattern of the separators between tokens, applied after lowercasing.
         min_count: words seen fewer times are left out of the vocabulary.
         max_vocab: keep at most this many of the most frequent words (0: no cap).
+        max_vocab_memory: the most distinct words held while counting the corpus; beyond it the rarest are
+            pruned as word2vec's ReduceVocab (gensim's max_vocab_size) does (0: no limit). The counter takes
+            about 120 bytes per word (more for long words), so the default 10M words is about 1.2 GB.
         window_size: the largest distance between a centre word and its context words.
         sample: word2vec's subsampling threshold for frequent words (0 disables it).
         negatives: noise words per (centre, context) pair for the `negative` objective.
@@ -61,6 +64,9 @@ class DataConfig:
     token_pattern: str = field(default=r"[^\pL\pN]+", metadata=flag("--token-pattern", "separator regex (RE2)"))
     min_count: int = field(default=5, metadata=flag("--min-count", "drop words seen fewer times"))
     max_vocab: int = field(default=0, metadata=flag("--max-vocab", "keep at most this many words (0: all)"))
+    max_vocab_memory: int = field(default=10_000_000, metadata=flag(
+        "--max-vocab-memory", "distinct words held while counting; the rarest are pruned beyond it (0: no limit)",
+        type=whole_number_between(0, 10**12)))
     window_size: int = field(default=5, metadata=flag("--window", "largest centre-context distance"))
     sample: float = field(default=1e-3, metadata=flag("--sample", "subsampling threshold (0 disables)"))
     negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair"))
@@ -141,6 +147,7 @@ class Config:
 
 # Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change.
 MODEL_DEFINING_FIELDS = {
-    "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab"],
+    "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab",
+             "max_vocab_memory"],
     "model": ["embedding_dim"],
 }

@@ -56,26 +56,49 @@ class Vocabulary:
         return cls(tuple(words), tuple(int(count) for count in counts))
 
 
-def word_counts(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048) -> collections.Counter:
+def prune_rarest(counts: collections.Counter, max_words: int, min_reduce: int) -> int:
+    """Keeps at most `max_words` words in `counts` the way word2vec's ReduceVocab does: drops every word seen
+    at most `min_reduce` times, raising the threshold until few enough remain; returns the next threshold.
+
+    Dropping all words of a count, never some of them, keeps the result independent of dictionary order.
+    """
+    if len(counts) <= max_words:
+        return min_reduce
+    values = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+    # The smallest threshold t >= min_reduce that leaves at most max_words words with a count above t.
+    threshold = max(min_reduce, int(np.partition(values, len(values) - max_words - 1)[len(values) - max_words - 1]))
+    for word in [word for word, count in counts.items() if count <= threshold]:
+        del counts[word]
+    return threshold + 1
+
+
+def word_counts(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048,
+                max_words_in_memory: int = 0) -> collections.Counter:
     """Counts every token of the corpus. Each chunk of lines is reduced to its distinct words in TensorFlow,
-    so memory grows with the vocabulary, not with the corpus."""
+    so memory grows with the vocabulary, not with the corpus; with `max_words_in_memory` (0: no limit) the
+    rarest words are pruned whenever a chunk leaves more than that many, so memory stays bounded too (words
+    pruned early and seen again later restart from zero: their counts are undercounts, as in word2vec)."""
 
     def distinct_words(chunk: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         words, _, counts = tf.unique_with_counts(tokenize(chunk, token_pattern).flat_values, out_idx=tf.int64)
         return words, counts
 
     counts: collections.Counter = collections.Counter()
+    min_reduce = 1
     chunks = lines.batch(lines_per_chunk).map(distinct_words, num_parallel_calls=tf.data.AUTOTUNE)
     for words, chunk_counts in chunks.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
         counts.update(dict(zip(words.tolist(), chunk_counts.tolist())))
+        if max_words_in_memory:
+            min_reduce = prune_rarest(counts, max_words_in_memory, min_reduce)
     return counts
 
 
 def build_vocabulary(lines: tf.data.Dataset, token_pattern: str, min_count: int, max_vocab: int = 0,
-                     lines_per_chunk: int = 2048) -> Vocabulary:
-    """Counts the corpus and keeps words seen at least `min_count` times, the `max_vocab` most frequent
-    (0: all), sorted by falling count, then alphabetically so that ties are reproducible."""
-    counts = word_counts(lines, token_pattern, lines_per_chunk)
+                     lines_per_chunk: int = 2048, max_words_in_memory: int = 0) -> Vocabulary:
+    """Counts the corpus (pruning the rarest words beyond `max_words_in_memory`, 0: never) and keeps words seen
+    at least `min_count` times, the `max_vocab` most frequent (0: all), sorted by falling count, then
+    alphabetically so that ties are reproducible."""
+    counts = word_counts(lines, token_pattern, lines_per_chunk, max_words_in_memory)
     if not counts:
         raise UserError("the corpus has no words: it is empty or holds no text the tokenizer can split")
     kept = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda item: (-item[1], item[0]))

@@ -42,7 +42,7 @@ def vocabulary_for(config: Config, directory: ModelDirectory, lines: tf.data.Dat
     if directory.vocabulary_path.exists():
         return Vocabulary.load(str(directory.vocabulary_path))
     vocabulary = build_vocabulary(lines, config.data.token_pattern, config.data.min_count, config.data.max_vocab,
-                                  config.data.lines_per_chunk)
+                                  config.data.lines_per_chunk, config.data.max_vocab_memory)
     directory.root.mkdir(parents=True, exist_ok=True)
     vocabulary.save(str(directory.vocabulary_path))
     return vocabulary

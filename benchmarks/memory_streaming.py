@@ -29,8 +29,8 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli import run_entry_point  # noqa: E402
-from errors import UserError  # noqa: E402
+from cli import run_entry_point
+from errors import UserError
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "gcide.txt.gz"
 DEFAULT_OUT = ROOT / "benchmarks" / "results"
@@ -129,8 +129,9 @@ def markdown(command: str, rows: list[dict], growth: float) -> str:
             f"{row['wall_seconds']:,.1f} | {row['words_per_second']:,} | {row['peak_rss_mb']:,.0f} | {quartiles} |"
         )
     verdict = "within" if growth < TARGET_GROWTH else "OVER"
-    lines += ["", f"Peak growth from {rows[0]['repeats']}x to {rows[-1]['repeats']}x: {100 * growth:+.1f}% "
-                  f"({verdict} the {100 * TARGET_GROWTH:.0f}% target)."]
+    summary = (f"Peak growth from {rows[0]['repeats']}x to {rows[-1]['repeats']}x: {100 * growth:+.1f}% "
+               f"({verdict} the {100 * TARGET_GROWTH:.0f}% target).")
+    lines += ["", summary]
     return "\n".join(lines) + "\n"
 
 

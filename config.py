@@ -107,6 +107,9 @@ class TrainingConfig:
         probe_neighbours: neighbours per probe word in TensorBoard's TEXT tab.
         projector_rows: rows of E (the most frequent words) shown in TensorBoard's projector; the plugin's
             own limit is 100,000.
+        distribute: `auto` (multi-worker when TF_CONFIG lists several workers, else one process), `none`,
+            `multi-worker` (MultiWorkerMirroredStrategy from TF_CONFIG) or `mirrored` (MirroredStrategy over
+            this machine's GPUs); each replica trains on batches of `batch_size` pairs.
     """
 
     loss: str = field(default="negative", metadata=flag("--loss", "training objective", choices=["negative", "sampled", "full"]))
@@ -124,6 +127,9 @@ class TrainingConfig:
     probe_neighbours: int = 8
     projector_rows: int = field(default=10_000, metadata=flag(
         "--projector-rows", "most frequent words shown in TensorBoard's projector", type=whole_number_between(1, 100_000)))
+    distribute: str = field(default="auto", metadata=flag(
+        "--distribute", "tf.distribute strategy (auto: multi-worker when TF_CONFIG lists several workers)",
+        choices=["auto", "none", "multi-worker", "mirrored"]))
 
 
 @dataclass

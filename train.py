@@ -52,14 +52,19 @@ def main() -> int:
 
 def run(flags: argparse.Namespace) -> int:
     import_tensorflow_quietly()
-    from model.neighbours import nearest_neighbours
-    from training.loop import train
     from training.model_directory import ModelDirectory, resolved_config
 
     directory = ModelDirectory(pathlib.Path(flags.model_dir))
     requested, explicit = requested_config(flags)
     config = resolved_config(directory.saved_config(), requested, explicit)
-    result = train(config, directory)
+    # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
+    from training.distributed import distribution_for, train_distributed
+
+    distribution = distribution_for(config.training.distribute)
+    from model.neighbours import nearest_neighbours
+    from training.loop import train
+
+    result = train_distributed(config, directory, distribution) if distribution else train(config, directory)
     if result.interrupted_by:
         return 130 if result.interrupted_by == "SIGINT" else 143
     print(f"trained {result.steps:,} steps in {directory.root} ({result.words_per_second:,.0f} words/s)")

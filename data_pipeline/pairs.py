@@ -80,8 +80,9 @@ def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_
                      epoch: int = 0, start_chunk: int = 0, start_batch: int = 0, stream: int = 0) -> tf.data.Dataset:
     """One epoch of shuffled training batches from `chunk_ids` chunks, as dicts of tensors:
 
-    - `centres`, `contexts`: int32 [b] pair ids (b = batch_size, less for the last batch of a chunk);
-    - `noise`: int32 [b, noise_per_pair] noise words per pair, or [noise_per_batch] shared by the batch;
+    - `centres`, `contexts`: int32 [batch_size] pair ids;
+    - `weights`: float32 [batch_size], 1 for a pair and 0 for the padding that fills a chunk's last batch;
+    - `noise`: int32 [batch_size, noise_per_pair] noise words per pair, or [noise_per_batch] shared by the batch;
     - `words`: the corpus words (before subsampling) this batch stands for, for the learning-rate decay;
     - `chunk`, `batch`: the position in the epoch, so that training can resume right after it.
 
@@ -111,8 +112,13 @@ def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_
         def batch_at(index: tf.Tensor) -> dict:
             begin = index * batch_size
             end = tf.minimum(begin + batch_size, tf.size(chunk["centres"], out_type=tf.int64))
-            noise = chunk["noise"][begin:end] if noise_per_pair else chunk["noise"][index]
-            return dict(centres=chunk["centres"][begin:end], contexts=chunk["contexts"][begin:end], noise=noise,
+            # The last batch of a chunk is padded to the full size with weight-0 pairs, so that every batch
+            # has the same shape and the compiled training step is built once.
+            padding = [[0, batch_size - (end - begin)]]
+            noise = tf.pad(chunk["noise"][begin:end], padding + [[0, 0]]) if noise_per_pair else chunk["noise"][index]
+            return dict(centres=tf.pad(chunk["centres"][begin:end], padding),
+                        contexts=tf.pad(chunk["contexts"][begin:end], padding),
+                        weights=tf.pad(tf.ones([end - begin]), padding), noise=noise,
                         words=chunk["words"], chunk=chunk["chunk"], batch=index)
 
         return tf.data.Dataset.range(tf.cast(chunk["batches"], tf.int64)).map(batch_at)

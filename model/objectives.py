@@ -18,6 +18,8 @@ class NegativeSampling:
     ([K]); shared ones are weighted k / K so that each pair still counts k noise words on average.
     """
 
+    jit_compile = True
+
     def __init__(self, negatives: int):
         self.negatives = negatives
 
@@ -37,6 +39,9 @@ class NegativeSampling:
 class SampledSoftmax:
     """Sampled softmax: the softmax over the true context word and K noise words shared by the batch,
     corrected by how often the noise distribution q draws each word, which estimates the full softmax."""
+
+    # tf.nn.sampled_softmax_loss removes accidental hits with an op XLA cannot compile.
+    jit_compile = False
 
     def __init__(self, noise_probabilities: np.ndarray):
         self.log_noise_probabilities = tf.constant(np.log(noise_probabilities), tf.float32)
@@ -63,6 +68,8 @@ class FullSoftmax:
     Its cost grows with V x D per pair (three V x D matrix products per batch): exact, and bounded by
     matrix-multiply speed.
     """
+
+    jit_compile = True
 
     def __call__(self, model: SkipGram, centres: tf.Tensor, contexts: tf.Tensor, noise: tf.Tensor) -> tf.Tensor:
         hidden = tf.gather(model.embeddings, centres)

@@ -9,17 +9,24 @@ from model.skipgram import SkipGram
 
 
 def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD) -> Callable:
-    """A compiled step `(centres, contexts, noise, learning_rate) -> mean loss` that updates E and W."""
+    """A compiled step `(centres, contexts, weights, noise, learning_rate) -> mean loss` that updates E and W.
+
+    Objectives that XLA can compile (`objective.jit_compile`) are fused into one kernel sequence per step:
+    measured about twice as fast as the plain graph for negative sampling on CPU. XLA compiles once per
+    input shape, which is why every batch has the same size (padding pairs carry weight 0).
+    """
     variables = [model.embeddings, model.context_weights, model.context_bias]
 
-    @tf.function(reduce_retracing=True)
-    def train_step(centres: tf.Tensor, contexts: tf.Tensor, noise: tf.Tensor, learning_rate: tf.Tensor) -> tf.Tensor:
+    @tf.function(jit_compile=getattr(objective, "jit_compile", False), reduce_retracing=True)
+    def train_step(centres: tf.Tensor, contexts: tf.Tensor, weights: tf.Tensor, noise: tf.Tensor,
+                   learning_rate: tf.Tensor) -> tf.Tensor:
         with tf.GradientTape() as tape:
-            losses = objective(model, centres, contexts, noise)
-            # Summed, not averaged: each pair contributes word2vec's own gradient; the optimizer sums them per row, as word2vec would.
+            losses = objective(model, centres, contexts, noise) * weights
+            # Summed, not averaged: each pair contributes word2vec's own gradient to the rows it touches.
             total = tf.reduce_sum(losses)
         gradients = tape.gradient(total, variables)
-        optimizer.apply(gradients, variables, learning_rate, tf.size(centres))
-        return tf.reduce_mean(losses)
+        pairs = tf.reduce_sum(weights)
+        optimizer.apply(gradients, variables, learning_rate, pairs)
+        return total / tf.maximum(pairs, 1.0)
 
     return train_step

@@ -63,7 +63,19 @@ CONTEXTS = tf.constant([1, 2, 3, 0, 0, 1, 2, 3, 5, 6, 7, 4, 4, 5, 6, 7] * 4)
 def test_each_objective_lowers_its_loss_on_a_learnable_corpus(objective, noise):
     model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
     step = make_train_step(model, objective, BatchSGD())
-    first = float(step(CENTRES, CONTEXTS, noise, tf.constant(0.05)))
+    weights = tf.ones([64])
+    first = float(step(CENTRES, CONTEXTS, weights, noise, tf.constant(0.05)))
     for _ in range(150):
-        last = float(step(CENTRES, CONTEXTS, noise, tf.constant(0.05)))
+        last = float(step(CENTRES, CONTEXTS, weights, noise, tf.constant(0.05)))
     assert last < 0.8 * first
+
+
+def test_pairs_with_weight_zero_change_nothing():
+    # The padding that fills a chunk's last batch carries weight 0: a step on it leaves E, W and W's bias as they were.
+    model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
+    model.context_weights.assign(tf.random.stateless_normal([8, 4], [3, 4]))
+    before = [variable.numpy() for variable in (model.embeddings, model.context_weights, model.context_bias)]
+    step = make_train_step(model, NegativeSampling(negatives=2), BatchSGD())
+    step(CENTRES, CONTEXTS, tf.zeros([64]), tf.constant([0, 2, 4, 6]), tf.constant(0.05))
+    for old, variable in zip(before, (model.embeddings, model.context_weights, model.context_bias)):
+        np.testing.assert_array_equal(old, variable.numpy())

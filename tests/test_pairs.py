@@ -84,9 +84,14 @@ def test_batches_cover_all_pairs_and_resume_skips_exactly_what_was_done():
     make = lambda **start: list(training_batches(
         chunks, vocabulary, window_size=2, sample=0, batch_size=16, noise_per_pair=3, seed=7, **start))
     everything = make()
-    # Every batch holds at most 16 pairs, noise is [b, 3], and the words add up to the 240 corpus words.
-    assert all(b["centres"].shape[0] <= 16 and b["noise"].shape == (b["centres"].shape[0], 3) for b in everything)
+    # Every batch holds 16 pairs, padding included, with noise [16, 3]; the words add up to the 240 corpus words.
+    assert all(b["centres"].shape == (16,) and b["noise"].shape == (16, 3) for b in everything)
     assert sum(float(b["words"]) for b in everything) == pytest.approx(30 * 5 + 30 * 3)
+    # Sample 0 keeps every word, so the real pairs (weight 1) are each line's window pairs, at most
+    # 2 * (4 + 3) = 14 for "a b c d e" (distances 1 and 2) and 2 * (2 + 1) = 6 for "b c d", and at least
+    # the distance-1 pairs, 8 and 4.
+    real_pairs = sum(float(tf.reduce_sum(b["weights"])) for b in everything)
+    assert 30 * 8 + 30 * 4 <= real_pairs <= 30 * 14 + 30 * 6
     # Starting at (chunk 2, batch 1) regenerates exactly the tail of the full stream.
     index = next(i for i, b in enumerate(everything) if int(b["chunk"]) == 2 and int(b["batch"]) == 1)
     resumed = make(start_chunk=2, start_batch=1)

@@ -20,6 +20,7 @@ from training.checkpoints import Progress, training_checkpoint
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
 from training.reporting import ProgressReporter
+from training.step_runner import linear_decay, make_step_runner
 from training.tensorboard import TrainingLog
 
 
@@ -61,12 +62,6 @@ def objective_for(config: Config, vocabulary: Vocabulary):
     raise UserError(f"unknown --loss {config.training.loss!r}: choose negative, sampled or full")
 
 
-def learning_rate(config: Config, words_done: float, total_words: float) -> float:
-    """word2vec's linear decay from the starting rate, by the share of words read, floored at a small fraction."""
-    start = config.training.learning_rate
-    return start * max(config.training.min_learning_rate_ratio, 1.0 - words_done / max(total_words, 1.0))
-
-
 def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResult:
     """Trains (or resumes training) in `directory` until `config.training.epochs` are done or a stop signal."""
     lines = corpus_from(config)
@@ -84,8 +79,9 @@ def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResul
         log(f"resuming from {manager.latest_checkpoint} at step {int(progress.step):,}, epoch {int(progress.epoch) + 1}")
 
     objective, noise_per_pair, noise_per_batch = objective_for(config, vocabulary)
-    train_step = make_train_step(model, objective, optimizer)
     epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
+    learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
+    run_steps = make_step_runner(make_train_step(model, objective, optimizer), progress, learning_rate)
     reporter = ProgressReporter(total_words, float(progress.words_done))
     start_step = int(progress.step)
     training_log = TrainingLog(directory.logs, vocabulary, config, float(progress.words_done))
@@ -109,25 +105,30 @@ def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResul
                 batch_size=config.training.batch_size, noise_per_pair=noise_per_pair, noise_per_batch=noise_per_batch,
                 seed=config.training.seed, epoch=epoch, start_chunk=int(progress.chunk), start_batch=int(progress.batch),
             )
-            words_done = float(progress.words_done)
-            for batch in batches:
-                rate = learning_rate(config, words_done, total_words)
-                loss = train_step(batch["centres"], batch["contexts"], batch["noise"], tf.constant(rate, tf.float32))
-                progress.advance(batch["words"], batch["chunk"], batch["batch"])
-                words_done += float(batch["words"])
-                step = int(progress.step)
-                if step % config.training.log_every == 0 or reporter.due():
+            iterator, step = iter(batches), int(progress.step)
+            while True:
+                # Python wakes at the next log line or checkpoint, and at least every 50 steps for signals.
+                steps = min(config.training.log_every - step % config.training.log_every,
+                            config.training.checkpoint_every - step % config.training.checkpoint_every, 50)
+                trained, loss = run_steps(iterator, tf.constant(steps, tf.int64))
+                step += int(trained)
+                if int(trained) and (step % config.training.log_every == 0 or reporter.due()):
+                    words_done = float(progress.words_done)
+                    rate = float(learning_rate(words_done))
                     words_per_second = reporter.report(epoch, epochs, step, words_done, float(loss), rate)
                     training_log.scalars(step, loss=float(loss), learning_rate=rate, words_per_second=words_per_second)
-                if step % config.training.checkpoint_every == 0:
+                if int(trained) and step % config.training.checkpoint_every == 0:
                     save()
                 if stop_request:
                     save()
                     training_log.snapshot(step, model.embeddings)
                     log(f"stopped by {stop_request.signal_name}: saved step {step:,} in {manager.latest_checkpoint}")
                     training_log.close()
-                    return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done),
+                    return TrainingResult(model, vocabulary, step,
+                                          reporter.words_per_second(float(progress.words_done)),
                                           stop_request.signal_name)
+                if int(trained) < steps:
+                    break
             training_log.epoch_end(epoch + 1, int(progress.step), float(progress.words_done), model.embeddings)
         if int(progress.step) > start_step or not manager.latest_checkpoint:
             progress.start_epoch(epochs)

@@ -1,0 +1,43 @@
+"""Many training steps per Python call: the batches, the learning rate and the progress all stay in the graph."""
+
+from typing import Callable
+
+import tensorflow as tf
+
+from training.checkpoints import Progress
+
+
+def linear_decay(start: float, floor_ratio: float, total_words: float) -> Callable[[tf.Tensor], tf.Tensor]:
+    """word2vec's learning rate: from `start` down linearly with the share of words read, floored at
+    `floor_ratio * start`."""
+
+    def rate(words_done: tf.Tensor) -> tf.Tensor:
+        remaining = 1.0 - tf.cast(words_done, tf.float32) / max(total_words, 1.0)
+        return start * tf.maximum(floor_ratio, remaining)
+
+    return rate
+
+
+def make_step_runner(train_step: Callable, progress: Progress, learning_rate: Callable) -> Callable:
+    """A compiled `(iterator, steps) -> (steps trained, last loss)` that trains on up to `steps` batches.
+
+    A Python loop around each step costs about as much as the step itself at word2vec's batch sizes;
+    here the loop is a graph loop, and Python only sees the run every few dozen steps.
+    """
+
+    @tf.function
+    def run(iterator: tf.data.Iterator, steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        trained = tf.constant(0, tf.int64)
+        loss = tf.constant(float("nan"))
+        for _ in tf.range(steps):
+            next_batch = iterator.get_next_as_optional()
+            if not next_batch.has_value():
+                break
+            batch = next_batch.get_value()
+            loss = train_step(batch["centres"], batch["contexts"], batch["weights"], batch["noise"],
+                              learning_rate(progress.words_done))
+            progress.advance(batch["words"], batch["chunk"], batch["batch"])
+            trained += 1
+        return trained, loss
+
+    return run

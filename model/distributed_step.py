@@ -1,7 +1,7 @@
 """The training step on several replicas (tf.distribute): the gradients of every replica's batch, summed
 over all replicas, then the same sparse update applied by every replica to its own copy of E and W."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -16,29 +16,35 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: SkipGra
                                 optimizer: BatchSGD) -> Callable:
     """A compiled step `(batches, next_pairs, stop, learning_rate) -> totals` run on every replica of `strategy`.
 
-    `batches` holds one batch per replica (dicts with `centres`, `contexts`, `noise`, `words`; a replica whose
-    shard is used up gets an empty one), `next_pairs` and `stop` one float per replica. The result is the
-    float32 vector of TOTALS summed over all replicas: summed loss, pairs, corpus words, the pairs of the
-    replicas' next batches (0: the epoch is over everywhere) and how many replicas were asked to stop. The
-    update is that of one batch holding every replica's pairs, so all copies of E and W stay identical.
+    `batches` holds one batch per replica (dicts with `centres`, `contexts`, `weights`, `noise`, `words`, as
+    training_batches makes them; a replica whose shard is used up gets one of weight 0), `next_pairs` and
+    `stop` one float per replica. The result is the float32 vector of TOTALS summed over all replicas: summed
+    loss, pairs, corpus words, the pairs of the replicas' next batches (0: the epoch is over everywhere) and
+    how many replicas were asked to stop. The update is that of one batch holding every replica's pairs, so
+    all copies of E and W stay identical.
     """
     variables = [model.embeddings, model.context_weights, model.context_bias]
 
-    def replica_step(batch: dict, next_pairs: tf.Tensor, stop: tf.Tensor, learning_rate: tf.Tensor) -> tf.Tensor:
+    # The loss and its gradients compile with XLA as in the single-process step; the all-reduce stays outside.
+    @tf.function(jit_compile=getattr(objective, "jit_compile", False))
+    def loss_and_gradients(centres, contexts, weights, noise) -> tuple[tf.Tensor, list]:
         with tf.GradientTape() as tape:
-            total_loss = tf.reduce_sum(objective(model, batch["centres"], batch["contexts"], batch["noise"]))
-        gradients = tape.gradient(total_loss, variables)
+            total_loss = tf.reduce_sum(objective(model, centres, contexts, noise) * weights)
+        return total_loss, tape.gradient(total_loss, variables)
+
+    def replica_step(batch: dict, next_pairs: tf.Tensor, stop: tf.Tensor, learning_rate: tf.Tensor) -> tf.Tensor:
+        total_loss, gradients = loss_and_gradients(batch["centres"], batch["contexts"], batch["weights"],
+                                                   batch["noise"])
         replica = tf.distribute.get_replica_context()
         # Sparse rows (IndexedSlices) are summed by gathering every replica's rows: the traffic grows with the
         # batch, not with V. Dense gradients (the `full` objective's W) are all-reduced whole.
         gradients = replica.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
-        pairs = tf.cast(tf.size(batch["centres"]), tf.float32)
-        totals = replica.all_reduce(tf.distribute.ReduceOp.SUM,
-                                    tf.stack([total_loss, pairs, batch["words"], next_pairs, stop]))
-        optimizer.apply(gradients, variables, learning_rate, tf.cast(totals[1], tf.int32))
+        local = tf.stack([total_loss, tf.reduce_sum(batch["weights"]), batch["words"], next_pairs, stop])
+        totals = replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
+        optimizer.apply(gradients, variables, learning_rate, totals[1])
         return totals
 
-    @tf.function(reduce_retracing=True)
+    @tf.function
     def train_step(batches, next_pairs, stop, learning_rate: tf.Tensor) -> tf.Tensor:
         totals = strategy.run(replica_step, args=(batches, next_pairs, stop, learning_rate))
         return strategy.experimental_local_results(totals)[0]

@@ -18,7 +18,6 @@ import pathlib
 import tempfile
 import zlib
 
-import numpy as np
 import tensorflow as tf
 
 from config import Config
@@ -30,12 +29,14 @@ from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 from training.checkpoints import Progress, training_checkpoint
 from training.interrupts import StopRequest
-from training.loop import TrainingResult, corpus_from, learning_rate, objective_for, vocabulary_for
+from training.loop import TrainingResult, corpus_from, objective_for, vocabulary_for
 from training.model_directory import ModelDirectory
 from training.reporting import ProgressReporter
+from training.step_runner import linear_decay
 from training.tensorboard import TrainingLog
 
 DISTRIBUTE_CHOICES = ("auto", "none", "multi-worker", "mirrored")
+STEP_INPUTS = ("centres", "contexts", "weights", "noise", "words")  # what each replica's batch gives the step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,15 +110,33 @@ def vocabulary_fingerprint(vocabulary: Vocabulary) -> tf.Tensor:
     return tf.constant([len(vocabulary), vocabulary.total_words, checksum], tf.int64)
 
 
-def empty_batch(noise_per_pair: int, noise_per_batch: int) -> dict:
-    """What a replica trains on once its shard is used up while others still have batches: no pairs at all."""
-    noise = tf.zeros([0, noise_per_pair] if noise_per_pair else [noise_per_batch], tf.int32)
-    return {"centres": tf.zeros([0], tf.int32), "contexts": tf.zeros([0], tf.int32), "noise": noise,
-            "words": tf.constant(0.0)}
+def empty_batch(batch_size: int, noise_per_pair: int, noise_per_batch: int) -> dict:
+    """What a replica trains on once its shard is used up while others still have batches: padding only."""
+    noise = tf.zeros([batch_size, noise_per_pair] if noise_per_pair else [noise_per_batch], tf.int32)
+    return {"centres": tf.zeros([batch_size], tf.int32), "contexts": tf.zeros([batch_size], tf.int32),
+            "weights": tf.zeros([batch_size]), "noise": noise, "words": tf.constant(0.0)}
 
 
 def pair_count(batch: dict) -> tf.Tensor:
-    return tf.cast(tf.size(batch["centres"]), tf.float32)
+    return tf.reduce_sum(batch["weights"])
+
+
+def number(variable: tf.Variable) -> float:
+    """A scalar variable's value; int() and float() refuse a MirroredVariable."""
+    return variable.numpy().item()
+
+
+def worker_vocabulary(config: Config, directory: ModelDirectory, distribution: Distribution,
+                      lines: tf.data.Dataset) -> Vocabulary:
+    """The chief loads or counts and saves the vocabulary; other workers load the chief's file when they see
+    it (a shared disk), else count the corpus themselves and keep the result in memory."""
+    if distribution.is_chief:
+        return vocabulary_for(config, directory, lines)
+    if directory.vocabulary_path.exists():
+        return Vocabulary.load(str(directory.vocabulary_path))
+    data = config.data
+    return build_vocabulary(lines, data.token_pattern, data.min_count, data.max_vocab, data.lines_per_chunk,
+                            data.max_vocab_memory)
 
 
 def train_distributed(config: Config, directory: ModelDirectory, distribution: Distribution,
@@ -126,18 +145,8 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
     strategy = distribution.strategy
     log(distribution.describe())
     with contextlib.ExitStack() as cleanup:
-        # Worker 0 owns the model directory; the others keep their checkpoints in a temporary one.
-        own = directory if distribution.is_chief else ModelDirectory(
-            pathlib.Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-worker-"))))
         lines = corpus_from(config)
-        if distribution.is_chief:
-            vocabulary = vocabulary_for(config, directory, lines)
-        elif directory.vocabulary_path.exists():
-            vocabulary = Vocabulary.load(str(directory.vocabulary_path))
-        else:
-            vocabulary = build_vocabulary(lines, config.data.token_pattern, config.data.min_count,
-                                          config.data.max_vocab, config.data.lines_per_chunk,
-                                          config.data.max_vocab_memory)
+        vocabulary = worker_vocabulary(config, directory, distribution, lines)
         config.model.vocabulary_size = len(vocabulary)
         if distribution.is_chief:
             directory.save_config(config)
@@ -147,7 +156,10 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
             model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
             optimizer, progress = BatchSGD(), Progress()
         checkpoint = training_checkpoint(model, optimizer, progress)
-        manager = tf.train.CheckpointManager(checkpoint, str(own.checkpoints), config.training.checkpoints_to_keep)
+        # Worker 0 owns the model directory; the others checkpoint into a temporary one, deleted at the end.
+        checkpoints = directory.checkpoints if distribution.is_chief else pathlib.Path(
+            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-worker-")))
+        manager = tf.train.CheckpointManager(checkpoint, str(checkpoints), config.training.checkpoints_to_keep)
         if manager.latest_checkpoint:
             checkpoint.restore(manager.latest_checkpoint).assert_consumed()
         state = [model.embeddings, model.context_weights, model.context_bias, *optimizer.variables,
@@ -156,54 +168,57 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
         if not (fingerprints == fingerprints[0]).all():
             raise UserError("the workers' vocabularies differ: every worker must read the same corpus with the same "
                             f"flags (size, corpus words, checksum per replica: {fingerprints.tolist()})")
-        if int(progress.step.numpy()):
-            log(f"resuming at step {int(progress.step.numpy()):,}, epoch {int(progress.epoch.numpy()) + 1}")
+        if number(progress.step):
+            log(f"resuming at step {number(progress.step):,}, epoch {number(progress.epoch) + 1}")
 
         objective, noise_per_pair, noise_per_batch = objective_for(config, vocabulary)
         train_step = make_distributed_train_step(strategy, model, objective, optimizer)
+        replica_sum = make_replica_sum(strategy)
         epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
-        reporter = ProgressReporter(total_words, float(progress.words_done.numpy()))
-        start_step = int(progress.step.numpy())
-        training_log = TrainingLog(directory.logs, vocabulary, config, float(progress.words_done.numpy())) \
+        learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
+        reporter = ProgressReporter(total_words, number(progress.words_done))
+        start_step = number(progress.step)
+        training_log = TrainingLog(directory.logs, vocabulary, config, number(progress.words_done)) \
             if distribution.is_chief else None
 
-        # Replica r of R reads every R-th line, from line r: the shards are as even as lines can be.
+        # Replica r of R reads every R-th line from line r, so the shards are as even as lines can be; its
+        # token ids are cached on disk after the first epoch, as in the single-process loop.
         first = distribution.worker * distribution.local_replicas
         streams = range(first, first + distribution.local_replicas)
         cache_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-ids-"))
         chunks = {stream: chunk_ids(lines.shard(distribution.replicas, stream), vocabulary, config.data.token_pattern,
                                     config.data.lines_per_chunk).cache(os.path.join(cache_dir, f"ids-{stream}"))
                   for stream in streams}
-        nothing = empty_batch(noise_per_pair, noise_per_batch)
-        replica_sum = make_replica_sum(strategy)
+        nothing = empty_batch(config.training.batch_size, noise_per_pair, noise_per_batch)
         stop_request = cleanup.enter_context(StopRequest())
 
         def per_replica(values: list):
+            """This worker's values, one per local replica, as the per-replica input of a strategy.run."""
             return strategy.experimental_distribute_values_from_function(
                 lambda context: values[context.replica_id_in_sync_group - first])
 
         def save() -> None:
-            manager.save(checkpoint_number=int(progress.step.numpy()))
+            manager.save(checkpoint_number=number(progress.step))
 
-        for epoch in range(int(progress.epoch.numpy()), epochs):
-            if epoch != int(progress.epoch.numpy()):
+        for epoch in range(number(progress.epoch), epochs):
+            if epoch != number(progress.epoch):
                 progress.start_epoch(epoch)
-            # Every replica steps in lockstep, so the steps done in this epoch locate every replica's position.
-            done_in_epoch = int(progress.batch.numpy())
+            # Replicas step in lockstep, so the steps done in this epoch locate every replica's position.
+            done_in_epoch = number(progress.batch)
             iterators = [iter(training_batches(
                 chunks[stream], vocabulary, window_size=config.data.window_size, sample=config.data.sample,
                 batch_size=config.training.batch_size, noise_per_pair=noise_per_pair, noise_per_batch=noise_per_batch,
                 seed=config.training.seed, epoch=epoch, stream=stream).skip(done_in_epoch)) for stream in streams]
             batches = [next(iterator, nothing) for iterator in iterators]
-            # A step on no pairs at all is never run (TF's all-gather of rows fails when every replica has none):
-            # each step also sums the pairs of the replicas' next batches, and this sum starts the epoch.
+            # Each step also sums the pairs of every replica's next batch: all workers learn together, with no
+            # extra round trip, that the epoch is over everywhere. This sum starts the epoch.
             pending = float(replica_sum(per_replica([pair_count(batch) for batch in batches])))
-            words_done = float(progress.words_done.numpy())
+            words_done = number(progress.words_done)
             while pending > 0:
                 upcoming = [next(iterator, nothing) for iterator in iterators]
-                rate = learning_rate(config, words_done, total_words)
+                rate = float(learning_rate(words_done))
+                inputs = [{key: batch[key] for key in STEP_INPUTS} for batch in batches]
                 stop = [tf.constant(float(bool(stop_request)))] * len(iterators)
-                inputs = [{key: batch[key] for key in ("centres", "contexts", "noise", "words")} for batch in batches]
                 result = train_step(per_replica(inputs), per_replica([pair_count(batch) for batch in upcoming]),
                                     per_replica(stop), tf.constant(rate, tf.float32))
                 totals = dict(zip(TOTALS, result.numpy().tolist()))
@@ -214,7 +229,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
                 progress.step.assign_add(1)
                 progress.words_done.assign(words_done)
                 progress.batch.assign(done_in_epoch)
-                step = int(progress.step.numpy())
+                step = number(progress.step)
                 if step % config.training.log_every == 0 or reporter.due():
                     words_per_second = reporter.report(epoch, epochs, step, words_done, loss, rate)
                     if training_log:
@@ -222,22 +237,24 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
                 if step % config.training.checkpoint_every == 0:
                     save()
                 if totals["stop"]:
+                    # A signal to any worker stops them all after the same step, each with a checkpoint.
                     save()
                     if training_log:
                         training_log.snapshot(step, model.embeddings)
                         training_log.close()
-                    stopped_by = stop_request.signal_name or "a stop request on another worker"
-                    log(f"stopped by {stopped_by}: saved step {step:,} in {manager.latest_checkpoint}")
+                    log(f"stopped by {stop_request.signal_name or 'a signal to another worker'}: saved step "
+                        f"{step:,} in {manager.latest_checkpoint}")
                     return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done),
                                           stop_request.signal_name or "SIGTERM")
             if training_log:
-                training_log.epoch_end(epoch + 1, int(progress.step.numpy()), float(progress.words_done.numpy()), model.embeddings)
-        if int(progress.step.numpy()) > start_step or not manager.latest_checkpoint:
+                training_log.epoch_end(epoch + 1, number(progress.step), number(progress.words_done), model.embeddings)
+        if number(progress.step) > start_step or not manager.latest_checkpoint:
             progress.start_epoch(epochs)
             save()
         if training_log:
             training_log.close()
-        words_per_second = reporter.words_per_second(float(progress.words_done.numpy()))
-        log(f"{words_per_second:,.0f} words/s over {distribution.workers} workers: "
-            f"{words_per_second / distribution.workers:,.0f} words/s per worker")
-        return TrainingResult(model, vocabulary, int(progress.step.numpy()), words_per_second)
+        words_per_second = reporter.words_per_second(number(progress.words_done))
+        if distribution.workers > 1:
+            log(f"{words_per_second:,.0f} words/s over {distribution.workers} workers, "
+                f"{words_per_second / distribution.workers:,.0f} per worker")
+        return TrainingResult(model, vocabulary, number(progress.step), words_per_second)

@@ -37,8 +37,9 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: SkipGra
                                                    batch["noise"])
         replica = tf.distribute.get_replica_context()
         # Sparse rows (IndexedSlices) are summed by gathering every replica's rows: the traffic grows with the
-        # batch, not with V. Dense gradients (the `full` objective's W) are all-reduced whole.
-        gradients = replica.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
+        # batch, not with V, and shrinks when each word's rows are summed first. Dense gradients (the `full`
+        # objective's W) are all-reduced whole.
+        gradients = replica.all_reduce(tf.distribute.ReduceOp.SUM, [one_row_per_word(gradient) for gradient in gradients])
         local = tf.stack([total_loss, tf.reduce_sum(batch["weights"]), batch["words"], next_pairs, stop])
         totals = replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
         optimizer.apply(gradients, variables, learning_rate, totals[1])
@@ -50,6 +51,15 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: SkipGra
         return strategy.experimental_local_results(totals)[0]
 
     return train_step
+
+
+def one_row_per_word(gradient):
+    """Sums the rows of an IndexedSlices gradient that update the same word, so that each word travels once."""
+    if not isinstance(gradient, tf.IndexedSlices):
+        return gradient
+    words, positions = tf.unique(gradient.indices)
+    values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.size(words))
+    return tf.IndexedSlices(values, words, gradient.dense_shape)
 
 
 def make_chief_broadcast(strategy: tf.distribute.Strategy, variables: list[tf.Variable]) -> Callable:
@@ -68,9 +78,8 @@ def make_chief_broadcast(strategy: tf.distribute.Strategy, variables: list[tf.Va
             # Summing the chief's value with zeros from everyone else is a broadcast that every collective has.
             # Whole numbers travel as float64, exact up to 2**53.
             value = tf.cast(variable, tf.float64) if variable.dtype.is_integer else variable.read_value()
-            value = tf.reshape(tf.where(is_first, value, tf.zeros_like(value)), [-1])  # (Scalars fail to all-reduce.)
-            value = replica.all_reduce(tf.distribute.ReduceOp.SUM, value)
-            variable.assign(tf.cast(tf.reshape(value, tf.shape(variable)), variable.dtype))
+            value = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.where(is_first, value, tf.zeros_like(value)))
+            variable.assign(tf.cast(value, variable.dtype))
         return replica.all_gather(fingerprint[tf.newaxis], axis=0)
 
     @tf.function
@@ -85,8 +94,9 @@ def make_replica_sum(strategy: tf.distribute.Strategy) -> Callable:
     """A function summing one float32 scalar per replica over all replicas (every worker gets the sum)."""
 
     def replica_sum(value: tf.Tensor) -> tf.Tensor:
-        # MultiWorkerMirroredStrategy fails to all-reduce a scalar ("destinations can not be empty"): send [1].
-        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, value[tf.newaxis])[0]
+        # MultiWorkerMirroredStrategy cannot all-reduce a function's input as it is, which has no device yet
+        # ("destinations can not be empty"); a copy made inside the replica has one.
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, tf.identity(value))
 
     @tf.function
     def total(values) -> tf.Tensor:

@@ -66,7 +66,8 @@ class Distribution:
         return self.worker == 0
 
     def describe(self) -> str:
-        name = type(self.strategy).__name__
+        multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        name = "MultiWorkerMirroredStrategy" if multi_worker else type(self.strategy).__name__
         return f"{name}: worker {self.worker} of {self.workers}, {self.replicas} replicas in all"
 
 

@@ -70,7 +70,7 @@ class DataConfig:
     window_size: int = field(default=5, metadata=flag("--window", "largest centre-context distance"))
     sample: float = field(default=1e-3, metadata=flag("--sample", "subsampling threshold (0 disables)"))
     negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair"))
-    shared_noise_words: int = field(default=64, metadata=flag(
+    shared_noise_words: int = field(default=32, metadata=flag(
         "--shared-noise-words", "noise words drawn once per batch and shared by its pairs (0: per pair)"))
     lines_per_chunk: int = 2048
 
@@ -114,7 +114,7 @@ class TrainingConfig:
 
     loss: str = field(default="negative", metadata=flag("--loss", "training objective", choices=["negative", "sampled", "full"]))
     epochs: int = field(default=5, metadata=flag("--epochs", "passes over the corpus"))
-    batch_size: int = field(default=4096, metadata=flag("--batch-size", "pairs per training step"))
+    batch_size: int = field(default=2048, metadata=flag("--batch-size", "pairs per training step"))
     learning_rate: float = field(default=0.025, metadata=flag("--learning-rate", "starting learning rate"))
     min_learning_rate_ratio: float = 1e-4
     sampled_classes: int = 256

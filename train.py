@@ -8,11 +8,13 @@ Running it again on the same --model-dir resumes from the latest checkpoint; a l
 
 import argparse
 import dataclasses
+import json
 import pathlib
 import sys
 
 from cli import import_tensorflow_quietly, run_entry_point
 from config import Config
+from errors import UserError
 
 
 def flag_parser() -> argparse.ArgumentParser:
@@ -22,6 +24,8 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-dir", default="runs/default", help="where checkpoints, vocabulary and logs go")
     parser.add_argument("--neighbours", type=int, default=8, help="neighbours shown per probe word at the end")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps in this run (0: no limit)")
+    parser.add_argument("--metrics-file", help="also write this run's steps, words and training seconds as JSON here")
     for section in dataclasses.fields(Config):
         for field in dataclasses.fields(section.type):
             if "flag" not in field.metadata:
@@ -54,6 +58,8 @@ def run(flags: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     from training.model_directory import ModelDirectory, resolved_config
 
+    if flags.max_steps < 0:
+        raise UserError("--max-steps must be 0 (no limit) or more")
     directory = ModelDirectory(pathlib.Path(flags.model_dir))
     requested, explicit = requested_config(flags)
     config = resolved_config(directory.saved_config(), requested, explicit)
@@ -64,10 +70,22 @@ def run(flags: argparse.Namespace) -> int:
     from model.neighbours import nearest_neighbours
     from training.loop import train
 
-    result = train_distributed(config, directory, distribution) if distribution else train(config, directory)
+    before = checkpoint_progress(directory)
+    if distribution:
+        result = train_distributed(config, directory, distribution, max_steps=flags.max_steps)
+    else:
+        result = train(config, directory, max_steps=flags.max_steps)
     if result.interrupted_by:
         return 130 if result.interrupted_by == "SIGINT" else 143
     print(f"trained {result.steps:,} steps in {directory.root} ({result.words_per_second:,.0f} words/s)")
+    if flags.metrics_file:
+        after = checkpoint_progress(directory)
+        steps, words = after[0] - before[0], after[1] - before[1]
+        metrics = {"steps": steps, "words": words, "words_per_second": result.words_per_second,
+                   "training_seconds": words / max(result.words_per_second, 1e-9),
+                   "vocabulary_size": len(result.vocabulary), "embedding_dim": config.model.embedding_dim,
+                   "batch_size": config.training.batch_size, "loss": config.training.loss}
+        pathlib.Path(flags.metrics_file).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
     ids = result.vocabulary.ids()
     probes = [word for word in config.training.probe_words if word in ids]
@@ -78,6 +96,17 @@ def run(flags: argparse.Namespace) -> int:
             listed = ", ".join(f"{result.vocabulary.words[i]} {s:.2f}" for i, s in zip(row, row_scores))
             print(f"{word}: {listed}")
     return 0
+
+
+def checkpoint_progress(directory) -> tuple[int, float]:
+    """(steps, corpus words) trained so far, as the latest checkpoint records them; (0, 0.0) before the first."""
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(str(directory.checkpoints))
+    if latest is None:
+        return 0, 0.0
+    return (int(tf.train.load_variable(latest, "progress/step/.ATTRIBUTES/VARIABLE_VALUE")),
+            float(tf.train.load_variable(latest, "progress/words_done/.ATTRIBUTES/VARIABLE_VALUE")))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.memory_streaming import DEFAULT_CORPUS, DEFAULT_OUT, write_repeated_corpus
 from cli import run_entry_point
+from config import Config
 from errors import UserError
 
 
@@ -120,7 +121,7 @@ def run(flags: argparse.Namespace) -> int:
             train = ["--corpus", str(corpus), "--model-dir", str(work_dir / f"model-{workers}"), "--epochs", "1",
                      "--dim", str(flags.dim), "--projector-rows", "1000"]
             chief = run_workers(train, workers, work_dir)[0]
-            rows.append({"workers": workers, "pairs_per_step": f"{workers} x 4096", **chief})
+            rows.append({"workers": workers, "pairs_per_step": f"{workers} x {Config().training.batch_size}", **chief})
             print(json.dumps(rows[-1]), flush=True)
     result = {"command": command, "corpus": str(source), "lines": flags.lines, "words": words, "rows": rows}
     (out / "multi_worker_throughput.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

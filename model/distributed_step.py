@@ -39,7 +39,10 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: SkipGra
         # Sparse rows (IndexedSlices) are summed by gathering every replica's rows: the traffic grows with the
         # batch, not with V, and shrinks when each word's rows are summed first. Dense gradients (the `full`
         # objective's W) are all-reduced whole.
-        gradients = replica.all_reduce(tf.distribute.ReduceOp.SUM, [one_row_per_word(gradient) for gradient in gradients])
+        # A variable the objective does not use (W's bias in negative sampling) has no gradient to exchange.
+        present = [one_row_per_word(gradient) for gradient in gradients if gradient is not None]
+        summed = iter(replica.all_reduce(tf.distribute.ReduceOp.SUM, present))
+        gradients = [None if gradient is None else next(summed) for gradient in gradients]
         local = tf.stack([total_loss, tf.reduce_sum(batch["weights"]), batch["words"], next_pairs, stop])
         totals = replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
         optimizer.apply(gradients, variables, learning_rate, totals[1])

@@ -20,6 +20,8 @@ class BatchSGD(tf.Module):
     def apply(self, gradients: list, variables: list[tf.Variable], learning_rate: tf.Tensor,
               pairs: tf.Tensor) -> None:
         for gradient, variable in zip(gradients, variables):
+            if gradient is None:  # A variable the objective does not use, such as W's bias in negative sampling.
+                continue
             if isinstance(gradient, tf.IndexedSlices):
                 variable.scatter_sub(tf.IndexedSlices(gradient.values * learning_rate, gradient.indices))
             else:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_pipeline.pairs import chunk_ids, keep_probabilities, noise_words, skipgram_pairs, training_batches
+from data_pipeline.pairs import (chunk_ids, keep_probabilities, noise_table, noise_words, skipgram_pairs,
+                                  training_batches)
 from data_pipeline.vocabulary import Vocabulary
 
 
@@ -70,9 +71,14 @@ def test_subsampling_drops_words_at_the_expected_rate():
     assert len(pairs) == pytest.approx(5_000, rel=0.05)
 
 
+def test_the_noise_table_gives_each_word_its_share_of_slots():
+    # Probabilities [0.5, 0.25, 0.25] over 8 slots: 4, 2 and 2 slots.
+    assert noise_table(np.array([0.5, 0.25, 0.25]), size=8).tolist() == [0, 0, 0, 0, 1, 1, 2, 2]
+
+
 def test_noise_words_follow_the_distribution():
-    # CDF of probabilities [0.5, 0.25, 0.25].
-    draws = noise_words(tf.constant([0.5, 0.75, 1.0], tf.float64), tf.constant([30_000]), tf.constant([1, 2], tf.int64))
+    table = tf.constant(noise_table(np.array([0.5, 0.25, 0.25]), size=1000))
+    draws = noise_words(table, tf.constant([30_000]), tf.constant([1, 2], tf.int64))
     frequencies = np.bincount(draws.numpy(), minlength=3) / 30_000
     assert frequencies == pytest.approx([0.5, 0.25, 0.25], abs=0.01)
 

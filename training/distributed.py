@@ -140,9 +140,10 @@ def worker_vocabulary(config: Config, directory: ModelDirectory, distribution: D
                             data.max_vocab_memory)
 
 
-def train_distributed(config: Config, directory: ModelDirectory, distribution: Distribution,
-                      log=print) -> TrainingResult:
-    """Trains (or resumes) like training.loop.train, on every replica of `distribution` together."""
+def train_distributed(config: Config, directory: ModelDirectory, distribution: Distribution, log=print,
+                      max_steps: int = 0) -> TrainingResult:
+    """Trains (or resumes) like training.loop.train, on every replica of `distribution` together, until
+    `config.training.epochs` are done, a stop signal to any worker, or `max_steps` steps in this run (0: no limit)."""
     strategy = distribution.strategy
     log(distribution.describe())
     with contextlib.ExitStack() as cleanup:
@@ -237,16 +238,19 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
                         training_log.scalars(step, loss=loss, learning_rate=rate, words_per_second=words_per_second)
                 if step % config.training.checkpoint_every == 0:
                     save()
-                if totals["stop"]:
-                    # A signal to any worker stops them all after the same step, each with a checkpoint.
+                # A signal to any worker stops them all after the same step, each with a checkpoint.
+                if totals["stop"] or (max_steps and step - start_step >= max_steps):
                     save()
                     if training_log:
                         training_log.snapshot(step, model.embeddings)
                         training_log.close()
-                    log(f"stopped by {stop_request.signal_name or 'a signal to another worker'}: saved step "
-                        f"{step:,} in {manager.latest_checkpoint}")
+                    interrupted_by = None
+                    if totals["stop"]:
+                        interrupted_by = stop_request.signal_name or "SIGTERM"
+                        log(f"stopped by {stop_request.signal_name or 'a signal to another worker'}: saved step "
+                            f"{step:,} in {manager.latest_checkpoint}")
                     return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done),
-                                          stop_request.signal_name or "SIGTERM")
+                                          interrupted_by)
             if training_log:
                 training_log.epoch_end(epoch + 1, number(progress.step), number(progress.words_done), model.embeddings)
         if number(progress.step) > start_step or not manager.latest_checkpoint:

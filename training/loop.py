@@ -62,8 +62,9 @@ def objective_for(config: Config, vocabulary: Vocabulary):
     raise UserError(f"unknown --loss {config.training.loss!r}: choose negative, sampled or full")
 
 
-def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResult:
-    """Trains (or resumes training) in `directory` until `config.training.epochs` are done or a stop signal."""
+def train(config: Config, directory: ModelDirectory, log=print, max_steps: int = 0) -> TrainingResult:
+    """Trains (or resumes training) in `directory` until `config.training.epochs` are done, a stop signal,
+    or `max_steps` steps in this run (0: no limit; a later run continues from the checkpoint)."""
     lines = corpus_from(config)
     vocabulary = vocabulary_for(config, directory, lines)
     config.model.vocabulary_size = len(vocabulary)
@@ -110,6 +111,8 @@ def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResul
                 # Python wakes at the next log line or checkpoint, and at least every 50 steps for signals.
                 steps = min(config.training.log_every - step % config.training.log_every,
                             config.training.checkpoint_every - step % config.training.checkpoint_every, 50)
+                if max_steps:
+                    steps = min(steps, start_step + max_steps - step)
                 trained, loss = run_steps(iterator, tf.constant(steps, tf.int64))
                 step += int(trained)
                 if int(trained) and (step % config.training.log_every == 0 or reporter.due()):
@@ -119,6 +122,11 @@ def train(config: Config, directory: ModelDirectory, log=print) -> TrainingResul
                     training_log.scalars(step, loss=float(loss), learning_rate=rate, words_per_second=words_per_second)
                 if int(trained) and step % config.training.checkpoint_every == 0:
                     save()
+                if max_steps and step - start_step >= max_steps:
+                    save()
+                    training_log.snapshot(step, model.embeddings)
+                    training_log.close()
+                    return TrainingResult(model, vocabulary, step, reporter.words_per_second(float(progress.words_done)))
                 if stop_request:
                     save()
                     training_log.snapshot(step, model.embeddings)

@@ -1,0 +1,149 @@
+"""Analogy accuracy ("a is to b as c is to ?") by 3CosAdd, question for question as gensim's
+`KeyedVectors.evaluate_word_analogies` scores it, but batched: one matrix product and one top-k in
+TensorFlow per batch of questions.
+
+gensim's rules, kept here: only the first `restrict_vocab` words are searched; a question with any of its four
+words outside them is skipped (counted, not scored); words match case-insensitively by their upper-cased form,
+the most frequent spelling standing for all; the three question words are never the answer; the total is
+correct / scored over all sections.
+"""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from errors import UserError
+from evaluation.vectors import SearchedVocabulary, WordVectors
+
+# gensim asks most_similar for its 5 best candidates (the question words removed), then takes the first whose
+# upper-cased form is not a question word; failing that, the last of the five.
+CANDIDATES = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalogySection:
+    name: str
+    correct: int
+    scored: int
+
+    @property
+    def accuracy(self) -> float:
+        """correct / scored, and 0.0 for a section with nothing scored (as gensim reports it)."""
+        return self.correct / self.scored if self.scored else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalogyResult:
+    """Per-section counts; `questions` well-formed question lines, of which `skipped` had a word outside the
+    searched vocabulary."""
+
+    sections: tuple[AnalogySection, ...]
+    questions: int
+    skipped: int
+    restrict_vocab: int | None
+
+    @property
+    def correct(self) -> int:
+        return sum(section.correct for section in self.sections)
+
+    @property
+    def scored(self) -> int:
+        return sum(section.scored for section in self.sections)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.scored if self.scored else 0.0
+
+    def to_json(self) -> dict:
+        return {
+            "accuracy": self.accuracy, "correct": self.correct, "scored": self.scored, "questions": self.questions,
+            "skipped": self.skipped, "restrict_vocab": self.restrict_vocab,
+            "sections": [{**dataclasses.asdict(section), "accuracy": section.accuracy} for section in self.sections],
+        }
+
+
+Questions = list[tuple[str, ...]]
+
+
+def read_analogy_questions(path: str | pathlib.Path, case_insensitive: bool = True) -> list[tuple[str, Questions]]:
+    """The sections of a questions-words.txt file: `: name` lines, then `a b c expected` lines.
+
+    As in gensim, a line that is not four words is skipped, and a question before any section is an error.
+    """
+    sections: list[tuple[str, Questions]] = []
+    try:
+        with open(path, "rb") as questions_file:
+            for line_number, raw_line in enumerate(questions_file, start=1):
+                line = raw_line.decode("utf-8")
+                if line.startswith(": "):
+                    sections.append((line.lstrip(": ").strip(), []))
+                elif not sections:
+                    raise UserError(f"{path}:{line_number}: a question before the first ': section' line")
+                elif len(words := line.split()) == 4:
+                    sections[-1][1].append(tuple(word.upper() if case_insensitive else word for word in words))
+    except OSError as error:
+        raise UserError(f"cannot read the analogy file {path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise UserError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    if not any(questions for _, questions in sections):
+        raise UserError(f"{path} holds no analogy questions (lines of four words under ': section' lines)")
+    return sections
+
+
+def answer_analogies(unit: np.ndarray, canonical_ids: np.ndarray, questions: np.ndarray,
+                     batch_size: int = 512) -> np.ndarray:
+    """The predicted id for each question [a, b, c] (ids into `unit`): the word nearest by cosine to
+    b - a + c, never a, b or c themselves nor another spelling of them.
+
+    Args:
+        unit: [searched words, dim] unit vectors.
+        canonical_ids: for each searched id, the id owning its key (see SearchedVocabulary).
+        questions: int [n, 3] the ids of a, b and c (owners of their keys).
+    Returns:
+        int [n] predicted ids (owners of their keys), -1 where no word is left to predict.
+    """
+    import tensorflow as tf
+
+    predictions = np.full(len(questions), -1)
+    candidates = min(CANDIDATES, unit.shape[0])
+    unit_tensor = tf.constant(unit, tf.float32)
+    for start in range(0, len(questions), batch_size):
+        batch = questions[start:start + batch_size]
+        rows = np.arange(len(batch))[:, None]
+        first, second, third = (tf.gather(unit_tensor, batch[:, column]) for column in range(3))
+        targets = second - first + third
+        scores = tf.matmul(targets, unit_tensor, transpose_b=True)
+        question_words = np.stack(np.broadcast_arrays(rows, batch), axis=-1).reshape(-1, 2)
+        scores = tf.tensor_scatter_nd_update(scores, question_words, tf.fill([len(question_words)], -np.inf))
+        best_scores, best = (tensor.numpy() for tensor in tf.math.top_k(scores, k=candidates))
+        usable = np.isfinite(best_scores)
+        owners = canonical_ids[best]
+        allowed = usable & (owners[:, :, None] != batch[:, None, :]).all(axis=2)
+        pick = np.where(allowed.any(axis=1), allowed.argmax(axis=1), usable.sum(axis=1) - 1)
+        predictions[start:start + len(batch)] = np.where(usable.any(axis=1), owners[rows[:, 0], pick], -1)
+    return predictions
+
+
+def evaluate_analogies(vectors: WordVectors, path: str | pathlib.Path, restrict_vocab: int | None = 30000,
+                       case_insensitive: bool = True, batch_size: int = 512) -> AnalogyResult:
+    """3CosAdd accuracy on a questions-words.txt file, per section and in total, searching the first
+    `restrict_vocab` words (None: all)."""
+    sections = read_analogy_questions(path, case_insensitive)
+    searched = SearchedVocabulary.of(vectors, restrict_vocab, case_insensitive)
+    all_questions = [question for _, questions in sections for question in questions]
+    section_of = np.repeat(np.arange(len(sections)), [len(questions) for _, questions in sections])
+    ids = searched.ids(np.array(all_questions, dtype=str).reshape(-1, 4))
+    answerable = (ids >= 0).all(axis=1)
+    predictions = answer_analogies(vectors.unit_rows(restrict_vocab), searched.canonical_ids,
+                                   ids[answerable, :3], batch_size)
+    correct = predictions == ids[answerable, 3]
+    scored_per_section = np.bincount(section_of[answerable], minlength=len(sections))
+    correct_per_section = np.bincount(section_of[answerable], weights=correct, minlength=len(sections))
+    return AnalogyResult(
+        sections=tuple(AnalogySection(name, int(right), int(scored)) for (name, _), right, scored
+                       in zip(sections, correct_per_section, scored_per_section)),
+        questions=len(all_questions),
+        skipped=int((~answerable).sum()),
+        restrict_vocab=restrict_vocab,
+    )

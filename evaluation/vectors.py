@@ -1,0 +1,115 @@
+"""Word vectors to evaluate: E from a training checkpoint, or a word2vec text file (gensim's, for one)."""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from errors import UserError
+
+EMBEDDING_VARIABLE = "E/.ATTRIBUTES/VARIABLE_VALUE"
+
+
+@dataclasses.dataclass(frozen=True)
+class WordVectors:
+    """Words in id order (most frequent first, as restrict_vocab assumes) and their vectors, one row each.
+
+    Args:
+        words: the vocabulary in id order.
+        matrix: float32 [len(words), dim].
+    """
+
+    words: tuple[str, ...]
+    matrix: np.ndarray
+
+    def __post_init__(self):
+        if self.matrix.ndim != 2 or self.matrix.shape[0] != len(self.words):
+            raise UserError(f"{len(self.words):,} words but vectors of shape {self.matrix.shape}: they do not match")
+
+    @property
+    def dim(self) -> int:
+        return int(self.matrix.shape[1])
+
+    def unit_rows(self, count: int | None = None) -> np.ndarray:
+        """The first `count` rows (all by default) scaled to length 1 (an all-zero row stays zero), in float32."""
+        rows = self.matrix[:count].astype(np.float32)
+        norms = np.linalg.norm(rows, axis=1, keepdims=True)
+        return rows / np.where(norms > 0, norms, 1).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchedVocabulary:
+    """The words an evaluation may use, keyed as gensim keys them: the first `restrict_vocab` words, each
+    under its upper-cased form when case does not matter, where the most frequent spelling owns the key.
+
+    Args:
+        keys: the distinct keys, sorted (for vectorised look-ups).
+        key_ids: for each key, the id of the first (most frequent) word with that key.
+        canonical_ids: for each searched id, the id that owns its key (itself unless a more frequent
+            spelling of the same key comes first).
+        case_insensitive: whether keys are upper-cased words.
+    """
+
+    keys: np.ndarray
+    key_ids: np.ndarray
+    canonical_ids: np.ndarray
+    case_insensitive: bool
+
+    @classmethod
+    def of(cls, vectors: WordVectors, restrict_vocab: int | None,
+           case_insensitive: bool = True) -> "SearchedVocabulary":
+        words = vectors.words[:restrict_vocab]
+        keys = np.array([word.upper() for word in words] if case_insensitive else list(words), dtype=str)
+        unique_keys, first_ids, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        return cls(unique_keys, first_ids, first_ids[inverse].reshape(-1), case_insensitive)
+
+    def key(self, word: str) -> str:
+        return word.upper() if self.case_insensitive else word
+
+    def ids(self, keys: np.ndarray) -> np.ndarray:
+        """The id owning each key (keys as `key()` makes them), -1 for keys outside the searched words."""
+        keys = np.asarray(keys, dtype=str)
+        if not self.keys.size:
+            return np.full(keys.shape, -1)
+        positions = np.minimum(np.searchsorted(self.keys, keys), self.keys.size - 1)
+        return np.where(self.keys[positions] == keys, self.key_ids[positions], -1)
+
+
+def load_model_directory(model_dir: str | pathlib.Path) -> WordVectors:
+    """E from the latest training checkpoint in `model_dir`, with the words of `model_dir/vocab.tsv`."""
+    import tensorflow as tf
+
+    from data_pipeline.vocabulary import Vocabulary
+
+    root = pathlib.Path(model_dir)
+    checkpoints, vocabulary_path = root / "checkpoints", root / "vocab.tsv"
+    latest = tf.train.latest_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if latest is None or not vocabulary_path.exists():
+        raise UserError(f"{root} holds no trained model (no checkpoint or no vocab.tsv): train one with train.py")
+    words = Vocabulary.load(str(vocabulary_path)).words
+    return WordVectors(words, np.asarray(tf.train.load_variable(latest, EMBEDDING_VARIABLE), dtype=np.float32))
+
+
+def load_word2vec_text(path: str | pathlib.Path) -> WordVectors:
+    """Reads the word2vec text format: a `count dim` line, then `word v1 ... vdim` per line, as gensim's
+    `save_word2vec_format(binary=False)` writes it."""
+    try:
+        lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as error:
+        raise UserError(f"cannot read the vectors file {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a word2vec text file (binary word2vec files are not read)") from None
+    header = lines[0].split() if lines else []
+    if len(header) != 2 or not all(part.isdigit() for part in header):
+        raise UserError(f"{path} is not a word2vec text file: its first line should be '<word count> <dimension>'")
+    count, dim = int(header[0]), int(header[1])
+    rows = lines[1:1 + count]
+    words, _, values = zip(*(row.rstrip().partition(" ") for row in rows)) if rows else ((), (), ())
+    try:
+        numbers = np.array(" ".join(values).split(), dtype=np.float32)
+    except ValueError as error:
+        raise UserError(f"{path} holds a vector value that is not a number ({error})") from None
+    if len(rows) != count or numbers.size != count * dim:
+        raise UserError(f"{path} promises {count:,} vectors of {dim} numbers but holds {len(rows):,} lines and "
+                        f"{numbers.size:,} numbers")
+    return WordVectors(tuple(words), numbers.reshape(count, dim))

@@ -1,0 +1,91 @@
+"""The benchmark harness: per-process time and memory, the comparison arithmetic, the matmul reference, and one
+whole (tiny) run of compare_gensim.py against gensim."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, run_script
+
+from benchmarks.compare_gensim import comparison, run_measured
+from benchmarks.matmul_flops import matmul_flops_per_second
+
+
+def test_peak_memory_is_measured_per_process(tmp_path):
+    # Measured from a small parent, as compare_gensim.py is one: Linux carries a parent's own peak into its
+    # children's ru_maxrss, and this test process holds TensorFlow.
+    touch_300_mb = "block = bytearray(300_000_000); block[::4096] = b'x' * len(block[::4096])"
+    measure = (
+        "import json, sys\n"
+        "from benchmarks.compare_gensim import run_measured\n"
+        f"big = run_measured([sys.executable, '-c', {touch_300_mb!r}], {str(tmp_path / 'big.log')!r})\n"
+        f"small = run_measured([sys.executable, '-c', 'pass'], {str(tmp_path / 'small.log')!r})\n"
+        "print(json.dumps([big.peak_rss_mb, small.peak_rss_mb, big.wall_seconds, small.wall_seconds]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", measure], capture_output=True, text=True, cwd=ROOT, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    big_mb, small_mb, big_seconds, small_seconds = json.loads(result.stdout)
+    # The 300 MB block is resident in the first child only; the second, run after it, is a bare interpreter.
+    assert big_mb > 290 and small_mb < 100
+    assert big_seconds > 0 and small_seconds > 0
+
+
+def test_a_failing_process_is_a_user_error_with_its_last_lines(tmp_path):
+    from errors import UserError
+
+    with pytest.raises(UserError, match="(?s)exit 3.*went wrong"):
+        run_measured([sys.executable, "-c", "import sys; print('went wrong'); sys.exit(3)"], tmp_path / "log")
+
+
+def test_ratios_are_ours_over_gensim_and_quality_differences_ours_minus_gensim():
+    ours = {"wall_seconds": 30.0, "training_seconds": 20.0, "words_per_second": 500_000.0, "peak_rss_mb": 800.0,
+                "analogy": 0.25, "wordsim353": 0.5, "simlex999": 0.3}
+    gensim = {"wall_seconds": 60.0, "training_seconds": 40.0, "words_per_second": 250_000.0, "peak_rss_mb": 400.0,
+                  "analogy": 0.20, "wordsim353": 0.5, "simlex999": 0.4}
+    ratio, difference = comparison(ours, gensim)
+    assert ratio == pytest.approx({"wall_seconds": 0.5, "training_seconds": 0.5, "words_per_second": 2.0, "peak_rss_mb": 2.0,
+                                       "analogy": 1.25, "wordsim353": 1.0, "simlex999": 0.75})
+    assert difference == pytest.approx({"analogy": 0.05, "wordsim353": 0.0, "simlex999": -0.1})
+
+
+def test_the_matmul_reference_counts_six_b_d_v_flops_per_call():
+    measured = matmul_flops_per_second(batch=8, dim=4, vocab=16, seconds=0.2)
+    assert measured["calls"] >= 1
+    # 6 x 8 x 4 x 16 = 3,072 FLOPs per call.
+    assert measured["flops_per_second"] == pytest.approx(3072 * measured["calls"] / measured["seconds"])
+
+
+@pytest.mark.slow
+def test_compare_gensim_runs_both_systems_and_writes_the_tables(tiny_corpus, tmp_path):
+    pytest.importorskip("gensim")
+    result = run_script("benchmarks/compare_gensim.py", "--corpus", str(tiny_corpus), "--rows", "8,full",
+                        "--full-steps", "5", "--matmul-seconds", "0.5", "--out", str(tmp_path / "out"),
+                        "--work-dir", str(tmp_path / "work"), timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    # The tiny corpus: 100 lines, 25 x (9 + 10 + 10 + 10) = 975 words, which gensim counts too.
+    assert (results["corpus"]["lines"], results["corpus"]["words"]) == (100, 975)
+    row = results["rows"]["8"]
+    assert row["gensim"]["corpus_words"] == 975
+    assert row["ours"]["vocabulary_size"] == row["gensim"]["vocabulary_size"] == 19
+    assert row["ours"]["embedding_dim"] == row["gensim"]["embedding_dim"] == 8
+    # Five whole epochs: 975 x 5 words read, over each system's own training seconds.
+    for system in ("ours", "gensim"):
+        assert row[system]["words_per_second"] == pytest.approx(975 * 5 / row[system]["training_seconds"])
+        assert row[system]["wall_seconds"] > row[system]["training_seconds"] and row[system]["peak_rss_mb"] > 50
+    assert row["ratio"]["words_per_second"] == pytest.approx(row["ours"]["words_per_second"]
+                                                             / row["gensim"]["words_per_second"])
+    full = results["rows"]["full"]
+    assert (full["ours"]["steps"], full["ours"]["embedding_dim"], full["matmul"]["vocab"]) == (5, 100, 19)
+    assert full["warmup"]["steps"] == 3
+    # 6·B·D·V = 6 x B x 100 x 19 FLOPs a step; steady: the two steps after the warm-up's three.
+    steady_seconds = full["ours"]["training_seconds"] - full["warmup"]["training_seconds"]
+    if steady_seconds > 0:  # On a busy machine the short run can take longer than the long one.
+        flops_per_step = 6 * full["ours"]["batch_size"] * 100 * 19
+        assert full["flops_per_second"] == pytest.approx(flops_per_step * 2 / steady_seconds)
+        assert full["share_of_matmul"] == pytest.approx(full["flops_per_second"] / full["matmul"]["flops_per_second"])
+    table = (tmp_path / "out" / "results.md").read_text()
+    assert "| ours, dim 8 |" in table and "| gensim, dim 8 |" in table and "| ratio ours / gensim |" in table
+    assert "## The `full` objective" in table

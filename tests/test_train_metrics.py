@@ -1,0 +1,47 @@
+"""train.py's bounded runs (--max-steps) and its machine-readable figures (--metrics-file), which the benchmark
+reads instead of parsing the progress lines."""
+
+import json
+
+import pytest
+import tensorflow as tf
+from conftest import run_script, tiny_flags
+
+
+def saved(model_dir, name: str) -> float:
+    return float(tf.train.load_variable(tf.train.latest_checkpoint(str(model_dir / "checkpoints")),
+                                        f"progress/{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def test_max_steps_stops_the_run_there_and_a_later_run_continues(tiny_corpus, tmp_path):
+    # Subsampling leaves the tiny corpus about three batches of 64 pairs an epoch: four steps end inside epoch 2.
+    bounded = run_script("train.py",
+                         *tiny_flags(tiny_corpus, tmp_path / "bounded", "--epochs", "3", "--max-steps", "4"))
+    assert bounded.returncode == 0, bounded.stderr
+    assert "trained 4 steps" in bounded.stdout and saved(tmp_path / "bounded", "step") == 4
+    # Without the flag the next run resumes at step 5 and ends where an uninterrupted run ends.
+    rest = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "bounded", "--epochs", "3"))
+    whole = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "whole", "--epochs", "3"))
+    assert rest.returncode == 0 and whole.returncode == 0, rest.stderr + whole.stderr
+    assert "resuming from" in rest.stdout
+    assert saved(tmp_path / "bounded", "step") == saved(tmp_path / "whole", "step") > 4
+
+
+def test_the_metrics_file_holds_this_runs_steps_words_and_training_seconds(tiny_corpus, tmp_path):
+    model_dir, metrics_path = tmp_path / "model", tmp_path / "metrics.json"
+    result = run_script("train.py", *tiny_flags(tiny_corpus, model_dir), "--metrics-file", str(metrics_path))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(metrics_path.read_text())
+    assert metrics["steps"] == saved(model_dir, "step")
+    # One epoch reads every corpus word in the vocabulary once: 25 x the four topic lines (9 + 10 + 10 + 10 words).
+    assert metrics["words"] == pytest.approx(975, rel=1e-6)
+    assert metrics["training_seconds"] > 0
+    assert metrics["words_per_second"] * metrics["training_seconds"] == pytest.approx(metrics["words"])
+    assert (metrics["vocabulary_size"], metrics["embedding_dim"], metrics["batch_size"], metrics["loss"]) == (
+        19, 2, 64, "negative")
+
+
+def test_a_negative_max_steps_is_refused(tiny_corpus, tmp_path):
+    result = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "model"), "--max-steps", "-1")
+    assert result.returncode == 2 and "--max-steps must be 0" in result.stderr
+    assert not (tmp_path / "model").exists()

@@ -19,8 +19,10 @@ from conftest import ROOT, TOPIC_LINES, run_script, tiny_flags
 from errors import UserError
 from training.distributed import cluster_tasks, distribution_for
 
-# A run long enough for the two topics to separate: every pair kept (no subsampling), 8 dimensions, 3 epochs.
-LEARNING_FLAGS = ("--sample", "0", "--dim", "8", "--epochs", "3")
+# A run long enough for the two topics to separate: every pair kept (no subsampling), 8 dimensions, 6 epochs,
+# and a learning rate that is stable for batches of both 64 and 128 pairs on a 19-word vocabulary.
+EPOCHS = 6
+LEARNING_FLAGS = ("--sample", "0", "--dim", "8", "--epochs", str(EPOCHS), "--learning-rate", "0.05")
 ROYAL_WORDS = ["king", "queen", "kingdom", "royal", "castle", "rule", "old", "sit"]
 GARDEN_WORDS = ["cat", "dog", "garden", "play", "green", "sleep", "warm"]
 
@@ -49,8 +51,8 @@ def latest_embeddings(model_dir: pathlib.Path) -> np.ndarray:
 def topic_separation(model_dir: pathlib.Path) -> float:
     """Mean cosine of two words of the same topic minus mean cosine of two words of different topics.
 
-    Each topic's words only ever meet each other, so a trained E puts them in two opposite groups (the
-    separation approaches 2); E's random start gives about 0.
+    Each topic's words only ever meet each other, so training pulls them into two groups (the separation
+    grows towards 2); E's random start gives about 0.
     """
     words = [row.split("\t")[0] for row in (model_dir / "vocab.tsv").read_text().splitlines()[1:]]
     vectors = latest_embeddings(model_dir)
@@ -102,9 +104,9 @@ def test_two_workers_finish_with_identical_copies_and_the_chief_checkpoint_resto
     model, progress = SkipGram(19, 8, name="skipgram"), Progress()
     checkpoint = training_checkpoint(model, BatchSGD(), progress)
     checkpoint.restore(tf.train.latest_checkpoint(str(model_dir / "checkpoints"))).assert_consumed()
-    assert int(progress.epoch) == 3 and int(progress.step) == trained_steps(runs["workers"][0][1])
+    assert int(progress.epoch) == EPOCHS and int(progress.step) == trained_steps(runs["workers"][0][1])
     np.testing.assert_array_equal(model.embeddings.numpy(), latest_embeddings(model_dir))
-    # Only the chief writes the model directory: one checkpoint series, and the TensorBoard run.
+    # The chief also wrote the TensorBoard run.
     assert (model_dir / "logs" / "train").is_dir()
 
 
@@ -112,15 +114,16 @@ def test_two_workers_finish_with_identical_copies_and_the_chief_checkpoint_resto
 def test_two_workers_learn_as_well_as_one_in_half_the_steps(runs):
     assert runs["single"].returncode == 0, runs["single"].stderr
     one, two = topic_separation(runs["root"] / "one-worker"), topic_separation(runs["root"] / "two-workers")
-    # Measured: 1.14 for both (1.141 one worker, 1.145 two). Random vectors give about 0.
-    assert one > 0.8 and abs(two - one) < 0.15, (one, two)
+    # Measured: 0.634 one worker, 0.577 two (the two-worker run takes half as many steps of twice the pairs).
+    # E's random start gives about 0.
+    assert one > 0.4 and abs(two - one) < 0.15, (one, two)
     # Each worker trains on its half of the lines, so a step covers twice the pairs of a one-worker step.
     single_steps, worker_steps = trained_steps(runs["single"].stdout), trained_steps(runs["workers"][0][1])
     assert 0.4 * single_steps < worker_steps < 0.6 * single_steps, (single_steps, worker_steps)
 
 
-# train.py's own path with `--distribute mirrored`, on a MirroredStrategy over two logical CPUs: this machine
-# has no GPUs, and MirroredStrategy() over none would make a single replica.
+# train.py's flags and multi-worker loop, on a MirroredStrategy over two logical CPUs: this machine has no GPUs,
+# and `--distribute mirrored` (MirroredStrategy() over all GPUs) would make a single replica here.
 MIRRORED_RUN = """
 import pathlib, sys
 import tensorflow as tf

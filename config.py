@@ -98,6 +98,8 @@ class TrainingConfig:
         batch_size: (centre, context) pairs per training step.
         learning_rate: the starting learning rate, decayed linearly over the run as word2vec does.
         min_learning_rate_ratio: the decay stops at this fraction of the starting rate (word2vec: 1e-4).
+        max_row_updates: a row hit by more pairs than this in one batch moves by this many pairs' worth
+            of its summed gradient (see model/optimizer.py: summed updates of frequent rows overshoot).
         sampled_classes: classes drawn per batch by the `sampled` objective.
         seed: seeds the initial weights, the subsampling, the windows, the shuffle and the noise words.
         checkpoint_every: steps between checkpoints.
@@ -117,6 +119,7 @@ class TrainingConfig:
     batch_size: int = field(default=2048, metadata=flag("--batch-size", "pairs per training step"))
     learning_rate: float = field(default=0.025, metadata=flag("--learning-rate", "starting learning rate"))
     min_learning_rate_ratio: float = 1e-4
+    max_row_updates: float = 16.0
     sampled_classes: int = 256
     seed: int = field(default=1, metadata=flag("--seed", "random seed"))
     checkpoint_every: int = field(default=2000, metadata=flag("--checkpoint-every", "steps between checkpoints"))

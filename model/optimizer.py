@@ -7,14 +7,15 @@ class BatchSGD(tf.Module):
     """Plain SGD on the summed per-pair gradients of a batch: what word2vec applies one pair at a time.
 
     Only the rows a batch touches are updated (scatter), so a step costs the batch, not the vocabulary.
-    Dense gradients (the `full` objective's W, which every pair touches) are averaged over the batch.
-    Summed updates of a row hit by many pairs of one batch can overshoot where word2vec's one-at-a-time
-    updates would correct themselves: measured fine at the default 4096 pairs per batch; for batches far
-    larger, lower the learning rate.
+    A row hit by many pairs of one batch (a frequent word, or a chunk of text about one topic) would move by
+    all their gradients at once, where word2vec's one-at-a-time updates correct themselves as they go; the
+    sum overshoots and the loss spikes. So a row's update is scaled down to at most `max_row_updates`
+    pairs' worth. Dense gradients (the `full` objective's W, which every pair touches) are averaged instead.
     """
 
-    def __init__(self, name: str = "optimizer"):
+    def __init__(self, max_row_updates: float = 16.0, name: str = "optimizer"):
         super().__init__(name=name)
+        self.max_row_updates = max_row_updates
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
 
     def apply(self, gradients: list, variables: list[tf.Variable], learning_rate: tf.Tensor,
@@ -23,7 +24,18 @@ class BatchSGD(tf.Module):
             if gradient is None:  # A variable the objective does not use, such as W's bias in negative sampling.
                 continue
             if isinstance(gradient, tf.IndexedSlices):
-                variable.scatter_sub(tf.IndexedSlices(gradient.values * learning_rate, gradient.indices))
+                scale = learning_rate * tf.minimum(1.0, self.max_row_updates / self.row_hits(gradient, variable))
+                scale = tf.reshape(scale, [-1] + [1] * (gradient.values.shape.rank - 1))
+                variable.scatter_sub(tf.IndexedSlices(gradient.values * scale, gradient.indices))
             else:
                 variable.assign_sub(gradient * (learning_rate / tf.maximum(pairs, 1.0)))
         self.iterations.assign_add(1)
+
+    @staticmethod
+    def row_hits(gradient: tf.IndexedSlices, variable: tf.Variable) -> tf.Tensor:
+        """For each slice, how many non-zero slices of the batch update the same row (padding pairs are zero)."""
+        nonzero = tf.reshape(gradient.values != 0, [tf.shape(gradient.values)[0], -1])
+        live = tf.cast(tf.reduce_any(nonzero, axis=-1), gradient.values.dtype)
+        rows = tf.shape(variable, out_type=gradient.indices.dtype)[0]
+        hits = tf.math.unsorted_segment_sum(live, gradient.indices, rows)
+        return tf.maximum(tf.gather(hits, gradient.indices), 1.0)

@@ -79,3 +79,12 @@ def test_pairs_with_weight_zero_change_nothing():
     step(CENTRES, CONTEXTS, tf.zeros([64]), tf.constant([0, 2, 4, 6]), tf.constant(0.05))
     for old, variable in zip(before, (model.embeddings, model.context_weights, model.context_bias)):
         np.testing.assert_array_equal(old, variable.numpy())
+
+
+def test_a_row_hit_by_many_pairs_moves_by_at_most_max_row_updates_pairs_worth():
+    # Row 0 gets four gradients of 1, row 1 one, row 2 only a padding pair's zero. With a cap of 2 and
+    # learning rate 1: row 0 moves by 4 x 1 x (2 / 4) = 2, row 1 by 1 (under the cap), row 2 not at all.
+    variable = tf.Variable(tf.zeros([3, 1]))
+    gradient = tf.IndexedSlices(tf.constant([[1.0], [1.0], [1.0], [1.0], [1.0], [0.0]]), tf.constant([0, 0, 0, 0, 1, 2]))
+    BatchSGD(max_row_updates=2).apply([gradient], [variable], tf.constant(1.0), tf.constant(5.0))
+    np.testing.assert_allclose(variable.numpy(), [[-2.0], [-1.0], [0.0]])

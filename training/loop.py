@@ -72,7 +72,7 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
 
     model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
-    optimizer, progress = BatchSGD(), Progress()
+    optimizer, progress = BatchSGD(config.training.max_row_updates), Progress()
     checkpoint = training_checkpoint(model, optimizer, progress)
     manager = tf.train.CheckpointManager(checkpoint, str(directory.checkpoints), config.training.checkpoints_to_keep)
     if manager.latest_checkpoint:

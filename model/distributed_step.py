@@ -40,7 +40,11 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: SkipGra
         # batch, not with V, and shrinks when each word's rows are summed first. Dense gradients (the `full`
         # objective's W) are all-reduced whole.
         # A variable the objective does not use (W's bias in negative sampling) has no gradient to exchange.
-        present = [one_row_per_word(gradient) for gradient in gradients if gradient is not None]
+        # Each replica caps its own rows first (BatchSGD.capped): once a word's rows are summed into one, the
+        # optimizer can no longer tell how many pairs hit it. Across R replicas a row counts at most R x the cap.
+        present = [one_row_per_word(optimizer.capped(gradient, variable) if isinstance(gradient, tf.IndexedSlices)
+                                    else gradient)
+                   for gradient, variable in zip(gradients, variables) if gradient is not None]
         summed = iter(replica.all_reduce(tf.distribute.ReduceOp.SUM, present))
         gradients = [None if gradient is None else next(summed) for gradient in gradients]
         local = tf.stack([total_loss, tf.reduce_sum(batch["weights"]), batch["words"], next_pairs, stop])

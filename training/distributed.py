@@ -156,7 +156,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
 
         with strategy.scope():
             model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
-            optimizer, progress = BatchSGD(), Progress()
+            optimizer, progress = BatchSGD(config.training.max_row_updates), Progress()
         checkpoint = training_checkpoint(model, optimizer, progress)
         # Worker 0 owns the model directory; the others checkpoint into a temporary one, deleted at the end.
         checkpoints = directory.checkpoints if distribution.is_chief else pathlib.Path(

@@ -48,6 +48,9 @@ class DataConfig:
         token_pattern: RE2 pattern of the separators between tokens, applied after lowercasing.
         min_count: words seen fewer times are left out of the vocabulary.
         max_vocab: keep at most this many of the most frequent words (0: no cap).
+        max_vocab_memory: the most distinct words held while counting the corpus; beyond it the rarest are
+            pruned as word2vec's ReduceVocab (gensim's max_vocab_size) does (0: no limit). The counter takes
+            about 120 bytes per word (more for long words), so the default 10M words is about 1.2 GB.
         window_size: the largest distance between a centre word and its context words.
         sample: word2vec's subsampling threshold for frequent words (0 disables it).
         negatives: noise words per (centre, context) pair for the `negative` objective.
@@ -64,6 +67,9 @@ class DataConfig:
     token_pattern: str = field(default=r"[^\pL\pN]+", metadata=flag("--token-pattern", "separator regex (RE2)"))
     min_count: int = field(default=5, metadata=flag("--min-count", "drop words seen fewer times"))
     max_vocab: int = field(default=0, metadata=flag("--max-vocab", "keep at most this many words (0: all)"))
+    max_vocab_memory: int = field(default=10_000_000, metadata=flag(
+        "--max-vocab-memory", "distinct words held while counting; the rarest are pruned beyond it (0: no limit)",
+        type=whole_number_between(0, 10**12)))
     window_size: int = field(default=5, metadata=flag("--window", "largest centre-context distance"))
     sample: float = field(default=1e-3, metadata=flag("--sample", "subsampling threshold (0 disables)"))
     negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair"))
@@ -109,6 +115,9 @@ class TrainingConfig:
         probe_neighbours: neighbours per probe word in TensorBoard's TEXT tab.
         projector_rows: rows of E (the most frequent words) shown in TensorBoard's projector; the plugin's
             own limit is 100,000.
+        distribute: `auto` (multi-worker when TF_CONFIG lists several workers, else one process), `none`,
+            `multi-worker` (MultiWorkerMirroredStrategy from TF_CONFIG) or `mirrored` (MirroredStrategy over
+            this machine's GPUs); each replica trains on batches of `batch_size` pairs.
     """
 
     loss: str = field(default="negative", metadata=flag("--loss", "training objective", choices=LOSSES))
@@ -127,6 +136,9 @@ class TrainingConfig:
     probe_neighbours: int = 8
     projector_rows: int = field(default=10_000, metadata=flag(
         "--projector-rows", "most frequent words shown in TensorBoard's projector", type=whole_number_between(1, 100_000)))
+    distribute: str = field(default="auto", metadata=flag(
+        "--distribute", "tf.distribute strategy (auto: multi-worker when TF_CONFIG lists several workers)",
+        choices=["auto", "none", "multi-worker", "mirrored"]))
 
 
 @dataclass
@@ -152,14 +164,16 @@ class Config:
         a number belongs), so that a mistake stops the run before anything is read or written."""
         for section in dataclasses.fields(self):
             for setting in dataclasses.fields(section.type):
-                check_type(getattr(getattr(self, section.name), setting.name), setting, section.name)
+                value = getattr(getattr(self, section.name), setting.name)
+                check_type(value, setting, section.name)
+                choices = setting.metadata.get("choices")
+                if choices and value not in choices:
+                    raise UserError(f"{setting_name(section.name, setting.name)} must be one of "
+                                    f"{', '.join(choices)}, not {value!r}")
         for (section, name), (allowed, meaning) in LIMITS.items():
             value = getattr(getattr(self, section), name)
             if not allowed(value):
                 raise UserError(f"{setting_name(section, name)} must be {meaning}, not {value}")
-        if self.training.loss not in LOSSES:
-            choices = ", ".join(LOSSES)
-            raise UserError(f"{setting_name('training', 'loss')} must be one of {choices}, not {self.training.loss!r}")
         if self.training.loss == "negative" and self.data.negatives < 1:
             raise UserError("--negatives must be at least 1 with --loss negative (or choose --loss sampled or full)")
         if self.data.corpus and self.data.tfds_name:
@@ -168,7 +182,8 @@ class Config:
 
 # Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change.
 MODEL_DEFINING_FIELDS = {
-    "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab"],
+    "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab",
+             "max_vocab_memory"],
     "model": ["embedding_dim"],
 }
 
@@ -194,6 +209,7 @@ LIMITS = {
     ("data", "negatives"): at_least(0),
     ("data", "shared_noise_words"): at_least(0),
     ("data", "lines_per_chunk"): at_least(1),
+    ("data", "max_vocab_memory"): at_least(0),
     ("model", "embedding_dim"): at_least(1),
     ("model", "vocabulary_size"): at_least(0),
     ("training", "epochs"): at_least(1),

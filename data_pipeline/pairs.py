@@ -88,7 +88,7 @@ def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str
 
 def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_size: int, sample: float,
                      batch_size: int, noise_per_pair: int = 0, noise_per_batch: int = 0, seed: int = 1,
-                     epoch: int = 0, start_chunk: int = 0, start_batch: int = 0) -> tf.data.Dataset:
+                     epoch: int = 0, start_chunk: int = 0, start_batch: int = 0, stream: int = 0) -> tf.data.Dataset:
     """One epoch of shuffled training batches from `chunk_ids` chunks, as dicts of tensors:
 
     - `centres`, `contexts`: int32 [batch_size] pair ids;
@@ -97,11 +97,12 @@ def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_
     - `words`: the corpus words (before subsampling) this batch stands for, for the learning-rate decay;
     - `chunk`, `batch`: the position in the epoch, so that training can resume right after it.
 
-    `start_chunk` and `start_batch` skip what a checkpoint has already trained on.
+    `start_chunk` and `start_batch` skip what a checkpoint has already trained on. `stream` tells apart the
+    random draws of replicas that each read their own shard of the corpus (0 for a single process).
     """
     keep_probability = tf.constant(keep_probabilities(vocabulary.counts, sample))
     table = tf.constant(noise_table(unigram_probabilities(vocabulary, NOISE_POWER), noise_table_size(len(vocabulary))))
-    epoch_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, 0], tf.int64), epoch)
+    epoch_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, stream], tf.int64), epoch)
 
     def chunk_batches(chunk: tf.Tensor, ids: tf.RaggedTensor) -> dict:
         chunk_seed = tf.random.experimental.stateless_fold_in(epoch_seed, chunk)

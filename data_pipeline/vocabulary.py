@@ -76,9 +76,13 @@ class CorpusCount:
     control_bytes: int = 0
 
 
-def count_corpus(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048) -> CorpusCount:
+def count_corpus(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048,
+                 max_words_in_memory: int = 0) -> CorpusCount:
     """Counts every token of the corpus, and its bytes that are not UTF-8 text. Each chunk of lines is reduced
-    to its distinct words in TensorFlow, so memory grows with the vocabulary, not with the corpus."""
+    to its distinct words in TensorFlow, so memory grows with the vocabulary, not with the corpus; with
+    `max_words_in_memory` (0: no limit) the rarest words are pruned whenever a chunk leaves more than that many,
+    so memory stays bounded too (words pruned early and seen again later restart from zero: their counts are
+    undercounts, as in word2vec)."""
 
     def distinct_words(chunk: tf.Tensor) -> tuple[tf.Tensor, ...]:
         words, _, counts = tf.unique_with_counts(tokenize(chunk, token_pattern).flat_values, out_idx=tf.int64)
@@ -86,11 +90,13 @@ def count_corpus(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: in
         total = tf.reduce_sum(tf.cast(tf.strings.length(chunk), tf.int64))
         return words, counts, total, tf.reduce_sum(invalid), tf.reduce_sum(control)
 
-    found = CorpusCount(collections.Counter())
+    found, min_reduce = CorpusCount(collections.Counter()), 1
     chunks = lines.batch(lines_per_chunk).map(distinct_words, num_parallel_calls=tf.data.AUTOTUNE)
     try:
         for words, chunk_counts, total, invalid, control in chunks.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
             found.words.update(dict(zip(words.tolist(), chunk_counts.tolist())))
+            if max_words_in_memory:
+                min_reduce = prune_rarest(found.words, max_words_in_memory, min_reduce)
             found.bytes += int(total)
             found.invalid_bytes += int(invalid)
             found.control_bytes += int(control)
@@ -99,9 +105,26 @@ def count_corpus(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: in
     return found
 
 
-def word_counts(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048) -> collections.Counter:
-    """Counts every token of the corpus."""
-    return count_corpus(lines, token_pattern, lines_per_chunk).words
+def prune_rarest(counts: collections.Counter, max_words: int, min_reduce: int) -> int:
+    """Keeps at most `max_words` words in `counts` the way word2vec's ReduceVocab does: drops every word seen
+    at most `min_reduce` times, raising the threshold until few enough remain; returns the next threshold.
+
+    Dropping all words of a count, never some of them, keeps the result independent of dictionary order.
+    """
+    if len(counts) <= max_words:
+        return min_reduce
+    values = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+    # The smallest threshold t >= min_reduce that leaves at most max_words words with a count above t.
+    threshold = max(min_reduce, int(np.partition(values, len(values) - max_words - 1)[len(values) - max_words - 1]))
+    for word in [word for word, count in counts.items() if count <= threshold]:
+        del counts[word]
+    return threshold + 1
+
+
+def word_counts(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048,
+                max_words_in_memory: int = 0) -> collections.Counter:
+    """Counts every token of the corpus (see `count_corpus`)."""
+    return count_corpus(lines, token_pattern, lines_per_chunk, max_words_in_memory).words
 
 
 # UTF-8 text holds no invalid bytes and almost no control characters, and text in Latin-1 a few percent of
@@ -126,10 +149,12 @@ def check_text(found: CorpusCount, warn: Callable[[str], None]) -> None:
 
 
 def build_vocabulary(lines: tf.data.Dataset, token_pattern: str, min_count: int, max_vocab: int = 0,
-                     lines_per_chunk: int = 2048, warn: Callable[[str], None] = errors.warn) -> Vocabulary:
-    """Counts the corpus and keeps words seen at least `min_count` times, the `max_vocab` most frequent
-    (0: all), sorted by falling count, then alphabetically so that ties are reproducible."""
-    found = count_corpus(lines, token_pattern, lines_per_chunk)
+                     lines_per_chunk: int = 2048, max_words_in_memory: int = 0,
+                     warn: Callable[[str], None] = errors.warn) -> Vocabulary:
+    """Counts the corpus (pruning the rarest words beyond `max_words_in_memory`, 0: never) and keeps words seen
+    at least `min_count` times, the `max_vocab` most frequent (0: all), sorted by falling count, then
+    alphabetically so that ties are reproducible. A corpus that is mostly not UTF-8 text is refused."""
+    found = count_corpus(lines, token_pattern, lines_per_chunk, max_words_in_memory)
     check_text(found, warn)
     counts = found.words
     if not counts:

@@ -24,12 +24,20 @@ class BatchSGD(tf.Module):
             if gradient is None:  # A variable the objective does not use, such as W's bias in negative sampling.
                 continue
             if isinstance(gradient, tf.IndexedSlices):
-                scale = learning_rate * tf.minimum(1.0, self.max_row_updates / self.row_hits(gradient, variable))
-                scale = tf.reshape(scale, [-1] + [1] * (gradient.values.shape.rank - 1))
-                variable.scatter_sub(tf.IndexedSlices(gradient.values * scale, gradient.indices))
+                capped = self.capped(gradient, variable)
+                variable.scatter_sub(tf.IndexedSlices(capped.values * learning_rate, capped.indices))
             else:
                 variable.assign_sub(gradient * (learning_rate / tf.maximum(pairs, 1.0)))
         self.iterations.assign_add(1)
+
+    def capped(self, gradient: tf.IndexedSlices, variable: tf.Variable) -> tf.IndexedSlices:
+        """The gradient with each row's slices scaled so that together they count at most `max_row_updates`.
+
+        Applying it twice changes nothing more; the distributed step caps each replica's gradient this way
+        before summing the rows of each word across replicas."""
+        scale = tf.minimum(1.0, self.max_row_updates / self.row_hits(gradient, variable))
+        scale = tf.reshape(scale, [-1] + [1] * (gradient.values.shape.rank - 1))
+        return tf.IndexedSlices(gradient.values * scale, gradient.indices, gradient.dense_shape)
 
     @staticmethod
     def row_hits(gradient: tf.IndexedSlices, variable: tf.Variable) -> tf.Tensor:

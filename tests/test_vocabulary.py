@@ -1,10 +1,12 @@
 """The vocabulary: counted by streaming, cut by min-count and max-vocab, frequency-sorted, saved with counts."""
 
+import collections
+
 import pytest
 import tensorflow as tf
 
 from data_pipeline.tokenize import tokenize
-from data_pipeline.vocabulary import Vocabulary, build_vocabulary
+from data_pipeline.vocabulary import Vocabulary, build_vocabulary, prune_rarest
 from errors import UserError
 
 PATTERN = r"[^\pL\pN]+"
@@ -54,3 +56,31 @@ def test_vocabulary_round_trips_through_its_file(tmp_path):
     vocabulary.save(str(tmp_path / "vocab.tsv"))
     assert (tmp_path / "vocab.tsv").read_text(encoding="utf-8").splitlines()[:2] == ["word\tcount", "the\t10"]
     assert Vocabulary.load(str(tmp_path / "vocab.tsv")) == vocabulary
+
+
+def test_pruning_drops_every_word_at_or_below_the_threshold_it_needs():
+    # Budget 2 words: a threshold t must leave at most 2 words counted above t. t = 3 leaves a, b, c (3 > 2);
+    # t = 4 leaves a alone. The tie b = c = 4 goes together, so the result never depends on dictionary order.
+    counts = collections.Counter({b"a": 5, b"b": 4, b"c": 4, b"d": 2, b"e": 1})
+    assert prune_rarest(counts, max_words=2, min_reduce=1) == 5
+    assert counts == {b"a": 5}
+
+
+def test_pruning_below_the_budget_changes_nothing():
+    counts = collections.Counter({b"a": 5, b"b": 4})
+    assert prune_rarest(counts, max_words=2, min_reduce=3) == 3
+    assert counts == {b"a": 5, b"b": 4}
+
+
+def test_counting_with_a_memory_budget_prunes_the_rarest_words_as_word2vec_does():
+    # One line per chunk, at most 3 distinct words held:
+    #   "a a a b b c"  a3 b2 c1            3 words: kept
+    #   "d e"          a3 b2 c1 d1 e1      5 > 3: drop counts <= 1 (c, d, e), next threshold 2
+    #   "a b d"        a4 b3 d1            3 words: kept
+    #   "e f b"        a4 b4 d1 e1 f1      5 > 3: drop counts <= 2 (d, e, f), next threshold 3
+    # Unpruned, d and e would have counted 2 each: pruning trades exact counts of rare words for memory.
+    corpus = lines("a a a b b c", "d e", "a b d", "e f b")
+    pruned = build_vocabulary(corpus, PATTERN, min_count=1, lines_per_chunk=1, max_words_in_memory=3)
+    assert dict(zip(pruned.words, pruned.counts)) == {"a": 4, "b": 4}
+    unpruned = build_vocabulary(corpus, PATTERN, min_count=1, lines_per_chunk=1, max_words_in_memory=0)
+    assert dict(zip(unpruned.words, unpruned.counts)) == {"a": 4, "b": 4, "d": 2, "e": 2, "c": 1, "f": 1}

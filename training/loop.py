@@ -39,6 +39,12 @@ def corpus_from(config: Config) -> tf.data.Dataset:
     return corpus_lines(data.corpus, data.tfds_name, data.tfds_split, data.tfds_feature, data.tfds_data_dir)
 
 
+def vocabulary_for(config: Config, directory: ModelDirectory, lines: tf.data.Dataset) -> Vocabulary:
+    """The saved vocabulary when resuming, otherwise counted from the corpus; vocab.tsv and config.json are
+    written only after every check that can refuse the run has passed (training/preflight.py)."""
+    return prepare_run(config, directory, lines)
+
+
 def objective_for(config: Config, vocabulary: Vocabulary):
     """The objective and the noise words it needs: (objective, noise per pair, noise per batch)."""
     if config.training.loss == "negative":

@@ -40,7 +40,8 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
             )
     else:
         data = config.data
-        vocabulary = build_vocabulary(lines, data.token_pattern, data.min_count, data.max_vocab, data.lines_per_chunk)
+        vocabulary = build_vocabulary(lines, data.token_pattern, data.min_count, data.max_vocab, data.lines_per_chunk,
+                                      data.max_vocab_memory)
         config.model.vocabulary_size = len(vocabulary)
     if checkpoint:
         check_checkpoint(checkpoint, config)

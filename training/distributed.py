@@ -29,8 +29,9 @@ from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 from training.checkpoints import Progress, training_checkpoint
 from training.interrupts import StopRequest
-from training.loop import TrainingResult, corpus_from, objective_for, vocabulary_for
+from training.loop import TrainingResult, corpus_from, objective_for
 from training.model_directory import ModelDirectory
+from training.preflight import prepare_run
 from training.reporting import ProgressReporter
 from training.step_runner import linear_decay
 from training.tensorboard import TrainingLog
@@ -132,7 +133,7 @@ def worker_vocabulary(config: Config, directory: ModelDirectory, distribution: D
     """The chief loads or counts and saves the vocabulary; other workers load the chief's file when they see
     it (a shared disk), else count the corpus themselves and keep the result in memory."""
     if distribution.is_chief:
-        return vocabulary_for(config, directory, lines)
+        return prepare_run(config, directory, lines)
     if directory.vocabulary_path.exists():
         return Vocabulary.load(str(directory.vocabulary_path))
     data = config.data

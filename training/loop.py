@@ -4,7 +4,6 @@ import dataclasses
 import os
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 
 from config import Config
@@ -37,12 +36,6 @@ class TrainingResult:
 def corpus_from(config: Config) -> tf.data.Dataset:
     data = config.data
     return corpus_lines(data.corpus, data.tfds_name, data.tfds_split, data.tfds_feature, data.tfds_data_dir)
-
-
-def vocabulary_for(config: Config, directory: ModelDirectory, lines: tf.data.Dataset) -> Vocabulary:
-    """The saved vocabulary when resuming, otherwise counted from the corpus; vocab.tsv and config.json are
-    written only after every check that can refuse the run has passed (training/preflight.py)."""
-    return prepare_run(config, directory, lines)
 
 
 def objective_for(config: Config, vocabulary: Vocabulary):
@@ -115,17 +108,16 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
                     rate = float(learning_rate(words_done))
                     words_per_second = reporter.report(epoch, epochs, step, words_done, float(loss), rate)
                     training_log.scalars(step, loss=float(loss), learning_rate=rate, words_per_second=words_per_second)
-                if int(trained) and step % config.training.checkpoint_every == 0:
+                saved_now = bool(int(trained)) and step % config.training.checkpoint_every == 0
+                if saved_now:
                     save()
-                if max_steps and step - start_step >= max_steps:
-                    save()
+                reached_max_steps = bool(max_steps) and step - start_step >= max_steps
+                if reached_max_steps or stop_request:
+                    if not saved_now:
+                        save()
                     training_log.snapshot(step, model.embeddings)
-                    training_log.close()
-                    return TrainingResult(model, vocabulary, step, reporter.words_per_second(float(progress.words_done)))
-                if stop_request:
-                    save()
-                    training_log.snapshot(step, model.embeddings)
-                    log(f"stopped by {stop_request.signal_name}: saved step {step:,} in {manager.latest_checkpoint}")
+                    if stop_request:
+                        log(f"stopped by {stop_request.signal_name}: saved step {step:,} in {manager.latest_checkpoint}")
                     training_log.close()
                     return TrainingResult(model, vocabulary, step,
                                           reporter.words_per_second(float(progress.words_done)),

@@ -87,13 +87,14 @@ def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str
 
 
 def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_size: int, sample: float,
-                     batch_size: int, noise_per_pair: int = 0, noise_per_batch: int = 0, seed: int = 1,
+                     batch_size: int, noise_shape: tuple[int, int] = (1, 1), seed: int = 1,
                      epoch: int = 0, start_chunk: int = 0, start_batch: int = 0, stream: int = 0) -> tf.data.Dataset:
     """One epoch of shuffled training batches from `chunk_ids` chunks, as dicts of tensors:
 
     - `centres`, `contexts`: int32 [batch_size] pair ids;
     - `weights`: float32 [batch_size], 1 for a pair and 0 for the padding that fills a chunk's last batch;
-    - `noise`: int32 [batch_size, noise_per_pair] noise words per pair, or [noise_per_batch] shared by the batch;
+    - `noise`: int32 `noise_shape` = [groups, k] noise words: the batch's pairs in `groups` equal runs, each run
+      sharing one row of k noise words (batch_size groups: fresh noise words for every pair);
     - `words`: the corpus words (before subsampling) this batch stands for, for the learning-rate decay;
     - `chunk`, `batch`: the position in the epoch, so that training can resume right after it.
 
@@ -112,31 +113,19 @@ def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_
         centres, contexts = tf.gather(centres, order), tf.gather(contexts, order)
         pairs = tf.size(centres)
         batches = (pairs + batch_size - 1) // batch_size
-        if noise_per_pair:
-            noise = noise_words(table, tf.stack([pairs, noise_per_pair]), noise_seed)
-        else:
-            noise = noise_words(table, tf.stack([batches, noise_per_batch]), noise_seed)
+        # The last batch of a chunk is padded to the full size with weight-0 pairs, so that every batch has the
+        # same shape and the compiled training step is built once.
+        padding = [[0, batches * batch_size - pairs]]
+        as_batches = lambda values: tf.reshape(tf.pad(values, padding), [batches, batch_size])
         words = tf.cast(tf.size(ids.flat_values), tf.float32) / tf.cast(tf.maximum(batches, 1), tf.float32)
-        return dict(centres=centres, contexts=contexts, noise=noise, words=words, chunk=chunk, batches=batches)
-
-    def split_into_batches(chunk: dict) -> tf.data.Dataset:
-        def batch_at(index: tf.Tensor) -> dict:
-            begin = index * batch_size
-            end = tf.minimum(begin + batch_size, tf.size(chunk["centres"], out_type=tf.int64))
-            # The last batch of a chunk is padded to the full size with weight-0 pairs, so that every batch
-            # has the same shape and the compiled training step is built once.
-            padding = [[0, batch_size - (end - begin)]]
-            noise = tf.pad(chunk["noise"][begin:end], padding + [[0, 0]]) if noise_per_pair else chunk["noise"][index]
-            return dict(centres=tf.pad(chunk["centres"][begin:end], padding),
-                        contexts=tf.pad(chunk["contexts"][begin:end], padding),
-                        weights=tf.pad(tf.ones([end - begin]), padding), noise=noise,
-                        words=chunk["words"], chunk=chunk["chunk"], batch=index)
-
-        return tf.data.Dataset.range(tf.cast(chunk["batches"], tf.int64)).map(batch_at)
+        return dict(centres=as_batches(centres), contexts=as_batches(contexts), weights=as_batches(tf.ones([pairs])),
+                    noise=noise_words(table, tf.stack([batches, *noise_shape]), noise_seed),
+                    words=tf.fill([batches], words), chunk=tf.fill([batches], chunk),
+                    batch=tf.range(tf.cast(batches, tf.int64)))
 
     numbered = chunks.enumerate().skip(start_chunk)
     batches = numbered.map(chunk_batches, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    batches = batches.flat_map(split_into_batches)
+    batches = batches.flat_map(tf.data.Dataset.from_tensor_slices)
     if start_batch:
         batches = batches.filter(lambda batch: (batch["chunk"] > start_chunk) | (batch["batch"] >= start_batch))
     return batches.prefetch(tf.data.AUTOTUNE)

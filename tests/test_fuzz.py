@@ -112,7 +112,7 @@ def test_vocabulary_and_training_batches_hold_every_token_and_no_pair_across_lin
 
     chunks = chunk_ids(corpus, vocabulary, PATTERN, lines_per_chunk)
     batches = list(training_batches(chunks, vocabulary, window_size=1, sample=0.0, batch_size=batch_size,
-                                    noise_per_pair=2, seed=3))
+                                    noise_shape=(batch_size, 2), seed=3))
     size = len(vocabulary)
     pairs = collections.Counter()
     for batch in batches:

@@ -17,9 +17,10 @@ from conftest import ROOT, TOPIC_LINES
 
 CHECKPOINT_EVERY = 25
 # 100 lines of the two topics (975 words), every word kept, window 5: about 280 batches of 16 pairs per epoch,
-# so two epochs give a few seconds of training with a checkpoint every 25 steps.
+# so six epochs give a few seconds of training with a checkpoint every 25 steps: long enough that a signal sent
+# 0.2 s after a checkpoint lands inside the training loop (two epochs could end first once steps got faster).
 FLAGS = ["--corpus", "corpus.txt", "--model-dir", "model", "--dim", "2", "--min-count", "1", "--batch-size", "16",
-         "--epochs", "2", "--sample", "0", "--checkpoint-every", str(CHECKPOINT_EVERY)]
+         "--epochs", "6", "--sample", "0", "--checkpoint-every", str(CHECKPOINT_EVERY)]
 
 
 def new_work_directory(path: pathlib.Path) -> pathlib.Path:

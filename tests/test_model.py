@@ -56,9 +56,9 @@ CONTEXTS = tf.constant([1, 2, 3, 0, 0, 1, 2, 3, 5, 6, 7, 4, 4, 5, 6, 7] * 4)
 
 @pytest.mark.parametrize("objective, noise", [
     (NegativeSampling(negatives=2), tf.random.stateless_uniform([64, 2], [1, 2], 0, 8, tf.int32)),
-    (NegativeSampling(negatives=2), tf.constant([0, 2, 4, 6])),
-    (SampledSoftmax(np.full(8, 1 / 8)), tf.constant([0, 2, 4, 6])),
-    (FullSoftmax(), tf.constant([0])),
+    (NegativeSampling(negatives=2), tf.constant([[0, 2, 4, 6]])),
+    (SampledSoftmax(np.full(8, 1 / 8)), tf.constant([[0, 2, 4, 6]])),
+    (FullSoftmax(), tf.constant([[0]])),
 ], ids=["negative", "negative-shared-noise", "sampled", "full"])
 def test_each_objective_lowers_its_loss_on_a_learnable_corpus(objective, noise):
     model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
@@ -70,13 +70,44 @@ def test_each_objective_lowers_its_loss_on_a_learnable_corpus(objective, noise):
     assert last < 0.8 * first
 
 
+def test_noise_words_shared_by_a_run_score_as_if_each_pair_had_drawn_them():
+    # Noise [1, 4] shares four words with all 64 pairs at weight 2 / 4 each; [64, 4] gives every pair the same
+    # four words, and [16, 4] every run of 4 pairs: the same losses. Against per-pair rows of the first two
+    # words alone ([64, 2], weight 2 / 2 = 1) the sums differ.
+    model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
+    model.context_weights.assign(tf.random.stateless_normal([8, 4], [3, 4]))
+    loss = NegativeSampling(negatives=2)
+    shared = loss(model, CENTRES, CONTEXTS, tf.constant([[0, 2, 4, 6]]))
+    np.testing.assert_allclose(loss(model, CENTRES, CONTEXTS, tf.tile([[0, 2, 4, 6]], [64, 1])), shared, rtol=1e-6)
+    np.testing.assert_allclose(loss(model, CENTRES, CONTEXTS, tf.tile([[0, 2, 4, 6]], [16, 1])), shared, rtol=1e-6)
+    assert not np.allclose(loss(model, CENTRES, CONTEXTS, tf.tile([[0, 2]], [64, 1])), shared)
+
+
+def test_full_softmax_gradients_written_by_hand_equal_automatic_differentiation():
+    # FullSoftmax differentiates its softmax by hand (the logits' gradient comes out of the forward pass, the
+    # bias's gradient out of the same product as W's); TensorFlow's own softmax cross-entropy must agree.
+    model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
+    model.context_weights.assign(tf.random.stateless_normal([8, 4], [3, 4]))
+    model.context_bias.assign(tf.random.stateless_normal([8], [5, 6]))
+    pair_weights = tf.constant([1.0, 0.0, 2.0, 0.5] * 16)
+    variables = [model.embeddings, model.context_weights, model.context_bias]
+    with tf.GradientTape(persistent=True) as tape:
+        by_hand = tf.reduce_sum(FullSoftmax()(model, CENTRES, CONTEXTS, tf.constant([[0]])) * pair_weights)
+        logits = tf.matmul(tf.gather(model.embeddings, CENTRES), model.context_weights, transpose_b=True)
+        automatic = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            CONTEXTS, logits + model.context_bias) * pair_weights)
+    np.testing.assert_allclose(by_hand, automatic, rtol=1e-6)
+    for mine, reference in zip(tape.gradient(by_hand, variables), tape.gradient(automatic, variables)):
+        np.testing.assert_allclose(tf.convert_to_tensor(mine), tf.convert_to_tensor(reference), rtol=1e-5, atol=1e-6)
+
+
 def test_pairs_with_weight_zero_change_nothing():
     # The padding that fills a chunk's last batch carries weight 0: a step on it leaves E, W and W's bias as they were.
     model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
     model.context_weights.assign(tf.random.stateless_normal([8, 4], [3, 4]))
     before = [variable.numpy() for variable in (model.embeddings, model.context_weights, model.context_bias)]
     step = make_train_step(model, NegativeSampling(negatives=2), BatchSGD())
-    step(CENTRES, CONTEXTS, tf.zeros([64]), tf.constant([0, 2, 4, 6]), tf.constant(0.05))
+    step(CENTRES, CONTEXTS, tf.zeros([64]), tf.constant([[0, 2, 4, 6]]), tf.constant(0.05))
     for old, variable in zip(before, (model.embeddings, model.context_weights, model.context_bias)):
         np.testing.assert_array_equal(old, variable.numpy())
 

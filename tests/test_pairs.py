@@ -88,7 +88,7 @@ def test_batches_cover_all_pairs_and_resume_skips_exactly_what_was_done():
     vocabulary = Vocabulary(("a", "b", "c", "d", "e"), (30, 60, 60, 60, 30))
     chunks = chunk_ids(lines, vocabulary, token_pattern=" ", lines_per_chunk=10)
     make = lambda **start: list(training_batches(
-        chunks, vocabulary, window_size=2, sample=0, batch_size=16, noise_per_pair=3, seed=7, **start))
+        chunks, vocabulary, window_size=2, sample=0, batch_size=16, noise_shape=(16, 3), seed=7, **start))
     everything = make()
     # Every batch holds 16 pairs, padding included, with noise [16, 3]; the words add up to the 240 corpus words.
     assert all(b["centres"].shape == (16,) and b["noise"].shape == (16, 3) for b in everything)

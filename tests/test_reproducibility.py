@@ -22,7 +22,7 @@ def pair_stream(lines: tf.data.Dataset, seed: int, epoch: int = 0, threads: str 
     """Every batch of one epoch as one array of (centre, context, noise...) rows, padding included."""
     vocabulary = build_vocabulary(lines, PATTERN, min_count=1, lines_per_chunk=7)
     batches = training_batches(chunk_ids(lines, vocabulary, PATTERN, lines_per_chunk=7), vocabulary, window_size=3,
-                               sample=1e-2, batch_size=32, noise_per_pair=2, seed=seed, epoch=epoch)
+                               sample=1e-2, batch_size=32, noise_shape=(32, 2), seed=seed, epoch=epoch)
     if threads == "one":
         batches = single_threaded(batches)
     return [np.column_stack([batch["centres"], batch["contexts"], batch["noise"]]) for batch in batches]

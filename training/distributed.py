@@ -112,9 +112,9 @@ def vocabulary_fingerprint(vocabulary: Vocabulary) -> tf.Tensor:
     return tf.constant([len(vocabulary), vocabulary.total_words, checksum], tf.int64)
 
 
-def empty_batch(batch_size: int, noise_per_pair: int, noise_per_batch: int) -> dict:
+def empty_batch(batch_size: int, noise_shape: tuple[int, int]) -> dict:
     """What a replica trains on once its shard is used up while others still have batches: padding only."""
-    noise = tf.zeros([batch_size, noise_per_pair] if noise_per_pair else [noise_per_batch], tf.int32)
+    noise = tf.zeros(noise_shape, tf.int32)
     return {"centres": tf.zeros([batch_size], tf.int32), "contexts": tf.zeros([batch_size], tf.int32),
             "weights": tf.zeros([batch_size]), "noise": noise, "words": tf.constant(0.0)}
 
@@ -174,7 +174,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
         if number(progress.step):
             log(f"resuming at step {number(progress.step):,}, epoch {number(progress.epoch) + 1}")
 
-        objective, noise_per_pair, noise_per_batch = objective_for(config, vocabulary)
+        objective, noise_shape = objective_for(config, vocabulary)
         train_step = make_distributed_train_step(strategy, model, objective, optimizer)
         replica_sum = make_replica_sum(strategy)
         epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
@@ -192,7 +192,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
         chunks = {stream: chunk_ids(lines.shard(distribution.replicas, stream), vocabulary, config.data.token_pattern,
                                     config.data.lines_per_chunk).cache(os.path.join(cache_dir, f"ids-{stream}"))
                   for stream in streams}
-        nothing = empty_batch(config.training.batch_size, noise_per_pair, noise_per_batch)
+        nothing = empty_batch(config.training.batch_size, noise_shape)
         stop_request = cleanup.enter_context(StopRequest())
 
         def per_replica(values: list):
@@ -210,7 +210,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
             done_in_epoch = number(progress.batch)
             iterators = [iter(training_batches(
                 chunks[stream], vocabulary, window_size=config.data.window_size, sample=config.data.sample,
-                batch_size=config.training.batch_size, noise_per_pair=noise_per_pair, noise_per_batch=noise_per_batch,
+                batch_size=config.training.batch_size, noise_shape=noise_shape,
                 seed=config.training.seed, epoch=epoch, stream=stream).skip(done_in_epoch)) for stream in streams]
             batches = [next(iterator, nothing) for iterator in iterators]
             # Each step also sums the pairs of every replica's next batch: all workers learn together, with no

@@ -39,15 +39,16 @@ def corpus_from(config: Config) -> tf.data.Dataset:
 
 
 def objective_for(config: Config, vocabulary: Vocabulary):
-    """The objective and the noise words it needs: (objective, noise per pair, noise per batch)."""
+    """The objective and the shape of the noise words each batch brings it: (objective, [groups, k])."""
     if config.training.loss == "negative":
         shared = min(config.data.shared_noise_words, len(vocabulary))
-        return NegativeSampling(config.data.negatives), 0 if shared else config.data.negatives, shared
+        noise_shape = (1, shared) if shared else (config.training.batch_size, config.data.negatives)
+        return NegativeSampling(config.data.negatives), noise_shape
     if config.training.loss == "sampled":
         noise = unigram_probabilities(vocabulary, NOISE_POWER)
-        return SampledSoftmax(noise), 0, min(config.training.sampled_classes, len(vocabulary))
+        return SampledSoftmax(noise), (1, min(config.training.sampled_classes, len(vocabulary)))
     if config.training.loss == "full":
-        return FullSoftmax(), 0, 1
+        return FullSoftmax(), (1, 1)
     raise UserError(f"unknown --loss {config.training.loss!r}: choose negative, sampled or full")
 
 
@@ -67,7 +68,7 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
         checkpoint.restore(manager.latest_checkpoint).assert_consumed()
         log(f"resuming from {manager.latest_checkpoint} at step {int(progress.step):,}, epoch {int(progress.epoch) + 1}")
 
-    objective, noise_per_pair, noise_per_batch = objective_for(config, vocabulary)
+    objective, noise_shape = objective_for(config, vocabulary)
     epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
     learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
     run_steps = make_step_runner(make_train_step(model, objective, optimizer), progress, learning_rate)
@@ -91,7 +92,7 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
                 progress.start_epoch(epoch)
             batches = training_batches(
                 chunks, vocabulary, window_size=config.data.window_size, sample=config.data.sample,
-                batch_size=config.training.batch_size, noise_per_pair=noise_per_pair, noise_per_batch=noise_per_batch,
+                batch_size=config.training.batch_size, noise_shape=noise_shape,
                 seed=config.training.seed, epoch=epoch, start_chunk=int(progress.chunk), start_batch=int(progress.batch),
             )
             iterator, step = iter(batches), int(progress.step)

@@ -173,7 +173,7 @@ def check_training_pairs(config: Config, lines: tf.data.Dataset, vocabulary: Voc
     data = config.data
     batches = training_batches(
         chunk_ids(lines, vocabulary, data.token_pattern, data.lines_per_chunk), vocabulary,
-        window_size=data.window_size, sample=data.sample, batch_size=config.training.batch_size, noise_per_batch=1,
+        window_size=data.window_size, sample=data.sample, batch_size=config.training.batch_size,
         seed=config.training.seed,
     )
     if not any(True for _ in batches.take(1)):

@@ -36,11 +36,10 @@ from importlib.metadata import version
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.train_runs import DEFAULT_CORPUS, DEFAULT_OUT
 from cli import run_entry_point
 from errors import UserError
 
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "gcide.txt.gz"
-DEFAULT_OUT = ROOT / "benchmarks" / "results"
 QUICK_LINES = 20000  # --quick trains on this many lines of the corpus
 FULL_STEPS, QUICK_FULL_STEPS = 20, 8  # steps of the bounded `full` run (a step is ~100 GFLOP on gcide)
 WARMUP_STEPS = 3  # steps of the second, shorter `full` run whose time is subtracted: start-up and first steps

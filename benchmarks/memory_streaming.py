@@ -13,8 +13,6 @@ Results: OUT/memory_streaming.md and OUT/memory_streaming.json, headed by the co
 
 import argparse
 import datetime
-import gzip
-import itertools
 import json
 import os
 import pathlib
@@ -29,39 +27,25 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.train_runs import (
+    add_corpus_flags,
+    existing_corpus,
+    trained_figures,
+    write_repeated_corpus,
+    write_results,
+)
 from cli import run_entry_point
 from errors import UserError
 
-DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "gcide.txt.gz"
-DEFAULT_OUT = ROOT / "benchmarks" / "results"
 SAMPLE_SECONDS = 0.25  # how often the child's resident set is read from /proc
 TARGET_GROWTH = 0.10  # the issue's bound on peak-memory growth from 1x to 4x
 
 
 def flag_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="a text file, plain or .gz (default: gcide)")
-    parser.add_argument("--lines", type=int, default=50_000, help="lines taken from the start of the corpus")
+    add_corpus_flags(parser, dim=50)
     parser.add_argument("--repeats", type=int, nargs="+", default=[1, 4], help="how many times the lines are repeated")
-    parser.add_argument("--dim", type=int, default=50, help="--dim of the training runs")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="where the results go")
     return parser
-
-
-def write_repeated_corpus(source: pathlib.Path, lines: int, repeats: int, target: pathlib.Path) -> tuple[int, int]:
-    """Writes the first `lines` lines of `source`, `repeats` times over; returns (lines, words) written."""
-    opener = gzip.open if source.suffix == ".gz" else open
-    try:
-        with opener(source, "rt", encoding="utf-8", errors="replace") as text:
-            head = list(itertools.islice(text, lines))
-    except OSError as error:
-        raise UserError(f"cannot read the corpus {source}: {error}") from None
-    if not head:
-        raise UserError(f"corpus {source} holds no lines")
-    with open(target, "w", encoding="utf-8") as out:
-        for _ in range(repeats):
-            out.writelines(head)
-    return len(head) * repeats, sum(len(line.split()) for line in head) * repeats
 
 
 def resident_mb(pid: int) -> float | None:
@@ -93,14 +77,12 @@ def run_measured(command: list[str], log_path: pathlib.Path) -> dict:
     output = log_path.read_text(encoding="utf-8", errors="replace")
     if os.waitstatus_to_exitcode(status) != 0:
         raise UserError(f"{shlex.join(command)} failed; its last lines:\n" + "\n".join(output.splitlines()[-15:]))
-    trained = re.search(r"trained ([\d,]+) steps .* \(([\d,]+) words/s\)", output)
     vocabulary = re.search(r"vocabulary: ([\d,]+) words", output)
     return {
         "wall_seconds": round(wall_seconds, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports ru_maxrss in kilobytes.
         "rss_quartiles_mb": [round(rss_at(samples, wall_seconds * quarter / 4), 1) for quarter in (1, 2, 3, 4)],
-        "steps": int(trained.group(1).replace(",", "")),
-        "words_per_second": int(trained.group(2).replace(",", "")),
+        **trained_figures(output),
         "vocabulary": int(vocabulary.group(1).replace(",", "")),
     }
 
@@ -141,9 +123,7 @@ def main() -> int:
 
 
 def run(flags: argparse.Namespace) -> int:
-    source = pathlib.Path(flags.corpus)
-    if not source.is_file():
-        raise UserError(f"corpus {source} not found: pass --corpus (the default is ../shared/corpora/gcide.txt.gz)")
+    source = existing_corpus(flags.corpus)
     if flags.lines < 1 or min(flags.repeats) < 1:
         raise UserError("--lines and --repeats must be at least 1")
     out = pathlib.Path(flags.out)
@@ -164,9 +144,7 @@ def run(flags: argparse.Namespace) -> int:
             print(json.dumps(rows[-1]), flush=True)
     growth = rows[-1]["peak_rss_mb"] / rows[0]["peak_rss_mb"] - 1.0
     result = {"command": command, "corpus": str(source), "dim": flags.dim, "rows": rows, "peak_growth": growth}
-    (out / "memory_streaming.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (out / "memory_streaming.md").write_text(markdown(command, rows, growth), encoding="utf-8")
-    print(markdown(command, rows, growth))
+    write_results(out, "memory_streaming", result, markdown(command, rows, growth))
     return 0
 
 

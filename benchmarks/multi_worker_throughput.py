@@ -16,9 +16,7 @@ import json
 import os
 import pathlib
 import platform
-import re
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,7 +25,14 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.memory_streaming import DEFAULT_CORPUS, DEFAULT_OUT, write_repeated_corpus
+from benchmarks.train_runs import (
+    add_corpus_flags,
+    existing_corpus,
+    free_ports,
+    trained_figures,
+    write_repeated_corpus,
+    write_results,
+)
 from cli import run_entry_point
 from config import Config
 from errors import UserError
@@ -35,21 +40,8 @@ from errors import UserError
 
 def flag_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="a text file, plain or .gz (default: gcide)")
-    parser.add_argument("--lines", type=int, default=50_000, help="lines taken from the start of the corpus")
-    parser.add_argument("--dim", type=int, default=100, help="--dim of the training runs")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="where the results go")
+    add_corpus_flags(parser, dim=100)
     return parser
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for open_socket in sockets:
-        open_socket.bind(("127.0.0.1", 0))
-    ports = [open_socket.getsockname()[1] for open_socket in sockets]
-    for open_socket in sockets:
-        open_socket.close()
-    return ports
 
 
 def run_workers(flags: list[str], workers: int, log_dir: pathlib.Path) -> list[dict]:
@@ -70,12 +62,10 @@ def run_workers(flags: list[str], workers: int, log_dir: pathlib.Path) -> list[d
         process.wait()
         log.close()
         output = (log_dir / f"workers-{workers}-{index}.log").read_text(encoding="utf-8", errors="replace")
-        trained = re.search(r"trained ([\d,]+) steps .* \(([\d,]+) words/s\)", output)
+        trained = trained_figures(output)
         if process.returncode != 0 or not trained:
             raise UserError(f"worker {index} of {workers} failed; its last lines:\n" + "\n".join(output.splitlines()[-15:]))
-        results.append({"wall_seconds": round(time.perf_counter() - start, 1),
-                        "steps": int(trained.group(1).replace(",", "")),
-                        "words_per_second": int(trained.group(2).replace(",", ""))})
+        results.append({"wall_seconds": round(time.perf_counter() - start, 1), **trained})
     return results
 
 
@@ -106,9 +96,7 @@ def main() -> int:
 
 
 def run(flags: argparse.Namespace) -> int:
-    source = pathlib.Path(flags.corpus)
-    if not source.is_file():
-        raise UserError(f"corpus {source} not found: pass --corpus (the default is ../shared/corpora/gcide.txt.gz)")
+    source = existing_corpus(flags.corpus)
     out = pathlib.Path(flags.out)
     out.mkdir(parents=True, exist_ok=True)
     command = shlex.join(["python", "benchmarks/multi_worker_throughput.py", *sys.argv[1:]])
@@ -124,9 +112,7 @@ def run(flags: argparse.Namespace) -> int:
             rows.append({"workers": workers, "pairs_per_step": f"{workers} x {Config().training.batch_size}", **chief})
             print(json.dumps(rows[-1]), flush=True)
     result = {"command": command, "corpus": str(source), "lines": flags.lines, "words": words, "rows": rows}
-    (out / "multi_worker_throughput.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (out / "multi_worker_throughput.md").write_text(markdown(command, rows, words), encoding="utf-8")
-    print(markdown(command, rows, words))
+    write_results(out, "multi_worker_throughput", result, markdown(command, rows, words))
     return 0
 
 

@@ -7,15 +7,15 @@ Two workers on one 2-core machine prove correctness, not speed.
 import json
 import os
 import pathlib
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT, TOPIC_LINES, run_script, tiny_flags
+
+from benchmarks.train_runs import free_ports
 from errors import UserError
 from training.distributed import cluster_tasks, distribution_for
 
@@ -25,16 +25,6 @@ EPOCHS = 6
 LEARNING_FLAGS = ("--sample", "0", "--dim", "8", "--epochs", str(EPOCHS), "--learning-rate", "0.05")
 ROYAL_WORDS = ["king", "queen", "kingdom", "royal", "castle", "rule", "old", "sit"]
 GARDEN_WORDS = ["cat", "dog", "garden", "play", "green", "sleep", "warm"]
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for open_socket in sockets:
-        open_socket.bind(("127.0.0.1", 0))
-    ports = [open_socket.getsockname()[1] for open_socket in sockets]
-    for open_socket in sockets:
-        open_socket.close()
-    return ports
 
 
 def start_worker(index: int, ports: list[int], flags: list[str]) -> subprocess.Popen:

@@ -118,10 +118,11 @@ def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_
         padding = [[0, batches * batch_size - pairs]]
         as_batches = lambda values: tf.reshape(tf.pad(values, padding), [batches, batch_size])
         words = tf.cast(tf.size(ids.flat_values), tf.float32) / tf.cast(tf.maximum(batches, 1), tf.float32)
-        return dict(centres=as_batches(centres), contexts=as_batches(contexts), weights=as_batches(tf.ones([pairs])),
-                    noise=noise_words(table, tf.stack([batches, *noise_shape]), noise_seed),
-                    words=tf.fill([batches], words), chunk=tf.fill([batches], chunk),
-                    batch=tf.range(tf.cast(batches, tf.int64)))
+        return {"centres": as_batches(centres), "contexts": as_batches(contexts),
+                "weights": as_batches(tf.ones([pairs])),
+                "noise": noise_words(table, tf.stack([batches, *noise_shape]), noise_seed),
+                "words": tf.fill([batches], words), "chunk": tf.fill([batches], chunk),
+                "batch": tf.range(tf.cast(batches, tf.int64))}
 
     numbered = chunks.enumerate().skip(start_chunk)
     batches = numbered.map(chunk_batches, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

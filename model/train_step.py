@@ -1,6 +1,6 @@
 """One training step: the objective's loss over a batch, its gradients, and the optimizer's sparse update."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import tensorflow as tf
 

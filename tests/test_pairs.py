@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from data_pipeline.pairs import (chunk_ids, keep_probabilities, noise_table, noise_words, skipgram_pairs,
-                                  training_batches)
+from data_pipeline.pairs import (
+    chunk_ids,
+    keep_probabilities,
+    noise_table,
+    noise_words,
+    skipgram_pairs,
+    training_batches,
+)
 from data_pipeline.vocabulary import Vocabulary
 
 

@@ -1,8 +1,8 @@
 """Corpus sources: plain and gzip files, globs, the embedded corpus, and a TFDS dataset prepared locally."""
 
+import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-import pytest
 
 from data_pipeline.sources import EMBEDDED_CORPUS, corpus_lines
 from errors import UserError

@@ -3,7 +3,6 @@
 import json
 
 import tensorflow as tf
-
 from conftest import run_script, tiny_flags
 
 

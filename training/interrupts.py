@@ -1,6 +1,7 @@
 """Ctrl-C and SIGTERM become a request to stop after the current step, so a checkpoint is saved first."""
 
 import signal
+from typing import Self
 
 
 class StopRequest:
@@ -11,7 +12,7 @@ class StopRequest:
         self.signal_name: str | None = None
         self.previous = {}
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> Self:
         for number in (signal.SIGINT, signal.SIGTERM):
             self.previous[number] = signal.signal(number, self.handle)
         return self

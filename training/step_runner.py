@@ -1,6 +1,6 @@
 """Many training steps per Python call: the batches, the learning rate and the progress all stay in the graph."""
 
-from typing import Callable
+from collections.abc import Callable
 
 import tensorflow as tf
 

@@ -1,17 +1,30 @@
-"""Tokenisation: lowercase, then split on a configurable separator pattern. One line in, one row of tokens out."""
+"""Tokenisation: standardise (valid UTF-8, lowercase, NFC), then split on a configurable separator pattern.
+One line in, one row of tokens out."""
 
 import tensorflow as tf
 
+from data_pipeline.normalization import nfc
+
+
+def standardize(lines: tf.Tensor) -> tf.Tensor:
+    """Lines as training sees them before splitting: invalid UTF-8 bytes become U+FFFD, then lowercase (Unicode's
+    full case mapping, as Python's str.lower), then Unicode NFC, so that a composed and a decomposed spelling of a
+    word (`é` as one code point or as `e` and a combining accent) are the same string.
+
+    Everything that looks a word up by its text (the vocabulary, the pipeline, the export's signatures) goes
+    through this one function, so they all agree on what a word is.
+    """
+    text = tf.strings.unicode_transcode(lines, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+    return nfc(tf.strings.lower(text, encoding="utf-8"))
+
 
 def tokenize(lines: tf.Tensor, token_pattern: str) -> tf.RaggedTensor:
-    """Splits a batch of lines into a ragged [lines, tokens] tensor of lowercase tokens.
+    """Splits a batch of lines into a ragged [lines, tokens] tensor of standardised tokens.
 
     Invalid UTF-8 bytes become U+FFFD first, which no default token contains, so junk splits tokens
     instead of failing the pipeline.
     """
-    text = tf.strings.unicode_transcode(lines, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-    text = tf.strings.lower(text, encoding="utf-8")
-    text = tf.strings.regex_replace(text, token_pattern, " ")
+    text = tf.strings.regex_replace(standardize(lines), token_pattern, " ")
     return tf.strings.split(tf.strings.regex_replace(text, "\ufffd", " "))
 
 

@@ -130,8 +130,8 @@ def checkpoint_progress(directory) -> tuple[int, float, int]:
 
 def max_steps_note(max_steps: int, epoch: int, epochs: int) -> str:
     """What the final line adds when --max-steps ended the run before its last epoch was done."""
-    return (f"; --max-steps {max_steps:,} stopped it in epoch {epoch + 1} of {epochs}: run the same command again "
-            "to continue")
+    return (f"; --max-steps {max_steps:,} stopped it in epoch {epoch + 1} of {epochs}: run again to continue "
+            "(without --max-steps to finish)")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ def test_max_steps_stops_the_run_there_and_a_later_run_continues(tiny_corpus, tm
     assert bounded.returncode == 0, bounded.stderr
     assert "trained 4 steps" in bounded.stdout and saved(tmp_path / "bounded", "step") == 4
     # The final line says that --max-steps ended the run, and how to go on.
-    assert "; --max-steps 4 stopped it in epoch 2 of 3: run the same command again to continue" in bounded.stdout
+    assert ("; --max-steps 4 stopped it in epoch 2 of 3: run again to continue (without --max-steps to finish)"
+            in bounded.stdout)
     # Without the flag the next run resumes at step 5 and ends where an uninterrupted run ends.
     rest = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "bounded", "--epochs", "3"))
     whole = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "whole", "--epochs", "3"))

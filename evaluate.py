@@ -27,7 +27,8 @@ def flag_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model-dir", help="a model directory trained by train.py (E from its latest checkpoint)")
-    source.add_argument("--vectors", help="a word2vec text file of vectors, e.g. gensim's save_word2vec_format")
+    source.add_argument("--vectors", help="a word2vec file of vectors (text or binary), e.g. gensim's "
+                                          "save_word2vec_format")
     parser.add_argument("--analogies", help="an analogy file in questions-words.txt format")
     parser.add_argument("--similarity", nargs="+", help="word-pair files: word<TAB>word<TAB>score, # comments")
     parser.add_argument("--neighbours", nargs="+", metavar="WORD", help="show the nearest neighbours of these words")

@@ -31,7 +31,7 @@ def flag_parser() -> argparse.ArgumentParser:
             if "flag" not in field.metadata:
                 continue
             options = {key: value for key, value in field.metadata.items() if key != "flag"}
-            if "nargs" not in options:
+            if "nargs" not in options and "action" not in options:
                 options.setdefault("type", field.type)
             parser.add_argument(field.metadata["flag"], dest=f"{section.name}.{field.name}",
                                 default=argparse.SUPPRESS, **options)
@@ -56,20 +56,27 @@ def main() -> int:
 
 def run(flags: argparse.Namespace) -> int:
     from training.model_directory import ModelDirectory, resolved_config
+    from training.rounds import check_request, finish_committed_update
 
     if flags.max_steps < 0:
         raise UserError("--max-steps must be 0 (no limit) or more")
     directory = ModelDirectory(pathlib.Path(flags.model_dir))
+    finish_committed_update(directory)  # A round's start cut short after its commit point (training/rounds.py).
     requested, explicit = requested_config(flags)
-    config = resolved_config(directory.saved_config(), requested, explicit)
+    saved = directory.saved_config()
+    check_request(directory, saved, requested)
+    config = resolved_config(saved, requested, explicit)
     config.validate()  # Bad flag values fail here, in a second, before TensorFlow loads.
     if flags.neighbours < 0:
         raise UserError(f"--neighbours must be at least 0, not {flags.neighbours}")
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
     from training.distributed import distribution_for, train_distributed
+    from training.rounds import check_single_process
 
     distribution = distribution_for(config.training.distribute)
+    if distribution:
+        check_single_process(config)
     from model.neighbours import nearest_neighbours
     from training.loop import train
 
@@ -84,7 +91,9 @@ def run(flags: argparse.Namespace) -> int:
     print(f"trained {result.steps:,} steps in {directory.root} ({result.words_per_second:,.0f} words/s)")
     if flags.metrics_file:
         after = checkpoint_progress(directory)
-        steps, words = after[0] - before[0], after[1] - before[1]
+        # Words done count from the start of a round: a run that started one read all of its words.
+        round_start = config.training.rounds[-1].start_step if config.training.rounds else 0
+        steps, words = after[0] - before[0], after[1] - (before[1] if before[0] > round_start else 0.0)
         metrics = {"steps": steps, "words": words, "words_per_second": result.words_per_second,
                    "training_seconds": words / max(result.words_per_second, 1e-9),
                    "vocabulary_size": len(result.vocabulary), "embedding_dim": config.model.embedding_dim,

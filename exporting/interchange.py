@@ -7,7 +7,6 @@ Words never contain whitespace (the tokenizer splits on it), so a space or tab a
 import dataclasses
 import io
 import pathlib
-import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
@@ -70,8 +69,9 @@ class Word2VecFile:
     binary: bool
 
 
-# A text file's first vector line is UTF-8 without control characters; a binary file's holds raw float bytes.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# A binary file's first record holds raw float32 bytes, which are not UTF-8 text without NULs (a float's low bytes
+# are mostly zero or run into invalid sequences); a text file's first vector line is. Other control characters
+# are text: a word can hold them under a custom --token-pattern.
 
 
 def read_word2vec(path: str | pathlib.Path, wanted: Callable[[str], bool] | None = None) -> Word2VecFile:
@@ -89,7 +89,7 @@ def read_word2vec(path: str | pathlib.Path, wanted: Callable[[str], bool] | None
             first_line = file.readline(1 << 16)
             file.seek(start)
             try:
-                binary = bool(CONTROL_CHARACTERS.search(first_line.decode("utf-8")))
+                binary = "\x00" in first_line.decode("utf-8")
             except UnicodeDecodeError:
                 binary = True
             read_rows = binary_rows if binary else text_rows
@@ -114,10 +114,11 @@ def word2vec_header(file: BinaryIO, path: str | pathlib.Path) -> tuple[int, int]
 
 
 def text_rows(file: BinaryIO, path, count: int, dim: int, keep: Callable[[str], bool]) -> Iterator[tuple]:
-    """The kept (word, vector) rows of word2vec's text format, checked line by line."""
+    """The kept (word, vector) rows of word2vec's text format, checked line by line. Lines end at "\n" only (a "\r"
+    before it is dropped), as gensim reads them: a word may hold characters that `str.splitlines` splits on."""
     lines = 0
-    for number, line in enumerate(io.TextIOWrapper(file, encoding="utf-8", errors="replace"), start=2):
-        word, _, values = line.strip(" \r\n").partition(" ")
+    for number, line in enumerate(io.TextIOWrapper(file, encoding="utf-8", errors="replace", newline="\n"), start=2):
+        word, _, values = line.removesuffix("\n").removesuffix("\r").rstrip(" \t").partition(" ")
         if not word:
             continue
         lines += 1

@@ -70,6 +70,10 @@ class DataConfig:
             (batch x negatives / K: 96 with --negatives 15). 0 draws `negatives` fresh noise words per pair, as
             word2vec does (the updates are still summed per batch and bounded per row).
         lines_per_chunk: lines turned into pairs together, then shuffled among themselves.
+        update_vocab: this run starts a new round on the given corpus, continuing the trained model in the model
+            directory: counts are merged, new words reaching `min_count` get rows after the existing ones.
+        keep_vocab: this run starts a new round on the given corpus with the vocabulary unchanged (new words are
+            ignored). Both are per run: a saved config never carries them into the next run.
     """
 
     corpus: list[str] = field(default_factory=list, metadata=flag(
@@ -104,6 +108,12 @@ class DataConfig:
         "weighted negatives/K (more when the batch needs them); 0: --negatives fresh ones per pair, as word2vec draws "
         "them", metavar="K"))
     lines_per_chunk: int = 2048
+    update_vocab: bool = field(default=False, metadata=flag(
+        "--update-vocab", "with a trained --model-dir and another --corpus: continue training on it (a new round), "
+        "its new words added after the existing ones", action="store_true", shown_default="off"))
+    keep_vocab: bool = field(default=False, metadata=flag(
+        "--keep-vocab", "the same with the vocabulary unchanged: the new corpus's new words are ignored",
+        action="store_true", shown_default="off"))
 
 
 @dataclass
@@ -120,6 +130,43 @@ class ModelConfig:
 
 
 LOSSES = ["negative", "sampled", "full"]
+
+
+@dataclass
+class Round:
+    """One round of training as config.json records it: the first trains a new model, each later one continues it
+    on other text (`--update-vocab` or `--keep-vocab`). The last round is the one the model directory trains now.
+
+    Attributes:
+        kind: `new` (the first round), `update-vocab` or `keep-vocab`.
+        corpus: the text files or globs the round trains on, as given (empty: the embedded corpus, or TFDS).
+        tfds_name: the TFDS dataset it trains on instead, with `tfds_split` and `tfds_feature`.
+        corpus_words: the round's corpus words that are in the vocabulary, per epoch: its learning rate decays
+            over this many words times `epochs`.
+        vocabulary_size: V once the round started.
+        words_added: words the round added to the vocabulary (all of them in the first round).
+        epochs: passes over the round's corpus.
+        learning_rate: the round's starting learning rate.
+        start_step: the step count when the round started (the step count runs on across rounds).
+        end_step: the step count when it finished its epochs; -1 until then.
+        started: when it started (ISO 8601, local time); empty where unknown.
+        finished: when it finished; empty until then.
+    """
+
+    kind: str = "new"
+    corpus: list[str] = field(default_factory=list)
+    tfds_name: str = ""
+    tfds_split: str = "train"
+    tfds_feature: str = "text"
+    corpus_words: int = 0
+    vocabulary_size: int = 0
+    words_added: int = 0
+    epochs: int = 0
+    learning_rate: float = 0.0
+    start_step: int = 0
+    end_step: int = -1
+    started: str = ""
+    finished: str = ""
 
 
 @dataclass
@@ -149,6 +196,12 @@ class TrainingConfig:
         distribute: `auto` (multi-worker when TF_CONFIG lists several workers, else one process), `none`,
             `multi-worker` (MultiWorkerMirroredStrategy from TF_CONFIG) or `mirrored` (MirroredStrategy over
             this machine's GPUs); each replica trains on batches of `batch_size` pairs.
+        init_vectors: a word2vec file (text or binary) whose vectors start E's rows of the words it holds, for a
+            new model.
+        lock_init_vectors: keep the rows started from `init_vectors` fixed while the rest trains (gensim's lockf).
+        update_learning_rate: the starting learning rate of a round started with --update-vocab or --keep-vocab
+            when --learning-rate is not given (measured: see docs/continuing.md).
+        rounds: the rounds of training so far, the current one last (see `Round`); written by training.
     """
 
     loss: str = field(default="negative", metadata=flag(
@@ -180,6 +233,19 @@ class TrainingConfig:
         "--distribute", "the tf.distribute strategy: auto is multi-worker when TF_CONFIG lists several workers, "
         "else none; mirrored uses this machine's GPUs",
         choices=["auto", "none", "multi-worker", "mirrored"]))
+    init_vectors: str = field(default="", metadata=flag(
+        "--init-vectors", "a word2vec file (text or binary) whose vectors start a new model's E for the words it "
+        "holds", metavar="FILE"))
+    lock_init_vectors: bool = field(default=False, metadata=flag(
+        "--lock-init-vectors", "keep the rows --init-vectors set fixed while the rest trains (gensim's lockf)",
+        action="store_true", shown_default="off"))
+    update_learning_rate: float = 0.025
+    rounds: list[Round] = field(default_factory=list)
+
+    def __post_init__(self):
+        # From config.json the rounds arrive as dicts; a record with unknown fields is a TypeError, which the
+        # model directory reports as a config this version cannot read.
+        self.rounds = [record if isinstance(record, Round) else Round(**record) for record in self.rounds]
 
 
 @dataclass
@@ -194,11 +260,14 @@ class Config:
     @classmethod
     def from_json(cls, text: str) -> "Config":
         saved = json.loads(text)
-        return cls(
+        config = cls(
             data=DataConfig(**saved["data"]),
             model=ModelConfig(**saved["model"]),
             training=TrainingConfig(**saved["training"]),
         )
+        if not config.training.rounds:  # Written before rounds were recorded: its one round trains data's corpus.
+            config.training.rounds = [first_round(config)]
+        return config
 
     def validate(self) -> None:
         """Raises a UserError naming the first value that cannot work (a size of 0, a negative rate, text where
@@ -219,6 +288,20 @@ class Config:
             raise UserError("--negatives must be at least 1 with --loss negative (or choose --loss sampled or full)")
         if self.data.corpus and self.data.tfds_name:
             raise UserError("--corpus and --tfds both name a corpus: give only one of them")
+        if self.data.update_vocab and self.data.keep_vocab:
+            raise UserError("--update-vocab adds the new corpus's words and --keep-vocab ignores them: "
+                            "give one of them")
+        if self.training.lock_init_vectors and not self.training.init_vectors:
+            raise UserError("--lock-init-vectors keeps the rows that --init-vectors sets: give --init-vectors FILE too")
+
+
+def first_round(config: Config, started: str = "") -> Round:
+    """The record of a model's first round: it trains the config's corpus from step 0."""
+    data, training = config.data, config.training
+    return Round(kind="new", corpus=list(data.corpus), tfds_name=data.tfds_name, tfds_split=data.tfds_split,
+                 tfds_feature=data.tfds_feature, vocabulary_size=config.model.vocabulary_size,
+                 words_added=config.model.vocabulary_size, epochs=training.epochs,
+                 learning_rate=training.learning_rate, started=started)
 
 
 # Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change.
@@ -226,7 +309,12 @@ MODEL_DEFINING_FIELDS = {
     "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab",
              "max_vocab_memory"],
     "model": ["embedding_dim"],
+    "training": ["lock_init_vectors"],
 }
+# The fields that name the text a round trains on: another value starts a new round (--update-vocab or --keep-vocab).
+CORPUS_FIELDS = ["corpus", "tfds_name", "tfds_split", "tfds_feature"]
+# Fields that ask for something of one run only: a saved config's values are not carried into the next run.
+PER_RUN_FIELDS = {"data": ["update_vocab", "keep_vocab"]}
 
 
 def at_least(lowest: float) -> tuple:
@@ -256,6 +344,7 @@ LIMITS = {
     ("training", "epochs"): at_least(1),
     ("training", "batch_size"): at_least(1),
     ("training", "learning_rate"): more_than(0),
+    ("training", "update_learning_rate"): more_than(0),
     ("training", "min_learning_rate_ratio"): between(0, 1),
     ("training", "max_row_updates"): more_than(0),
     ("training", "max_noise_row_updates"): more_than(0),
@@ -279,6 +368,10 @@ def check_type(value: Any, field: dataclasses.Field, section: str) -> None:
     """A config.json edited by hand can hold text where a number belongs; say so instead of failing later."""
     if field.type is float:
         valid = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif field.type is bool:
+        valid = isinstance(value, bool)
+    elif field.type == list[Round]:
+        valid = isinstance(value, list) and all(isinstance(item, Round) for item in value)
     elif field.type is int:
         valid = isinstance(value, int) and not isinstance(value, bool)
     elif field.type is str:
@@ -286,5 +379,6 @@ def check_type(value: Any, field: dataclasses.Field, section: str) -> None:
     else:  # list[str]
         valid = isinstance(value, list) and all(isinstance(item, str) for item in value)
     if not valid:
-        kind = {float: "a finite number", int: "a whole number", str: "text"}.get(field.type, "a list of text")
+        kind = {float: "a finite number", int: "a whole number", str: "text", bool: "true or false"}.get(
+            field.type, "a list of text")
         raise UserError(f"{setting_name(section, field.name)} must be {kind}, not {value!r}")

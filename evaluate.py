@@ -30,7 +30,7 @@ def flag_parser() -> argparse.ArgumentParser:
     source.add_argument("--model-dir", metavar="DIR",
                         help="a model directory trained by train.py (E from its latest checkpoint)")
     source.add_argument("--vectors", metavar="PATH",
-                        help="a word2vec text file of vectors, e.g. gensim's save_word2vec_format")
+                        help="a word2vec file of vectors (text or binary), e.g. gensim's save_word2vec_format")
     analogies = parser.add_argument("--analogies", metavar="PATH",
                                     help="an analogy file in questions-words.txt format")
     similarity = parser.add_argument("--similarity", nargs="+", metavar="PATH",

@@ -29,9 +29,9 @@ def flag_parser() -> argparse.ArgumentParser:
             if "flag" not in field.metadata:
                 continue
             options = {key: value for key, value in field.metadata.items() if key not in ("flag", "shown_default")}
-            if "nargs" not in options:
+            if "nargs" not in options and "action" not in options:
                 options.setdefault("type", field.type)
-            if "choices" not in options:  # Without a metavar argparse would show the destination, DATA.MIN_COUNT.
+            if "choices" not in options and "action" not in options:  # Else argparse shows DATA.MIN_COUNT.
                 options.setdefault("metavar", field.metadata["flag"].lstrip("-").upper().replace("-", "_"))
             action = parser.add_argument(field.metadata["flag"], dest=f"{section.name}.{field.name}",
                                          default=argparse.SUPPRESS, **options)
@@ -65,20 +65,27 @@ def main() -> int:
 
 def run(flags: argparse.Namespace) -> int:
     from training.model_directory import ModelDirectory, resolved_config
+    from training.rounds import check_request, finish_committed_update
 
     if flags.max_steps < 0:
         raise UserError("--max-steps must be 0 (no limit) or more")
     directory = ModelDirectory(pathlib.Path(flags.model_dir))
+    finish_committed_update(directory)  # A round's start cut short after its commit point (training/rounds.py).
     requested, explicit = requested_config(flags)
-    config = resolved_config(directory.saved_config(), requested, explicit)
+    saved = directory.saved_config()
+    check_request(directory, saved, requested)
+    config = resolved_config(saved, requested, explicit)
     config.validate()  # Bad flag values fail here, in a second, before TensorFlow loads.
     if flags.neighbours < 0:
         raise UserError(f"--neighbours must be at least 0, not {flags.neighbours}")
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
     from training.distributed import distribution_for, train_distributed
+    from training.rounds import check_single_process
 
     distribution = distribution_for(config.training.distribute)
+    if distribution:
+        check_single_process(config)
     from model.neighbours import nearest_neighbours
     from training.loop import train
 
@@ -98,7 +105,9 @@ def run(flags: argparse.Namespace) -> int:
           + (max_steps_note(flags.max_steps, after[2], config.training.epochs) if stopped else ""))
     if flags.metrics_file:
         # Each batch counts an equal share of its chunk's words, a fraction: the run's total is rounded to words.
-        steps, words = after[0] - before[0], round(after[1] - before[1])
+        # Words done count from the start of a round: a run that started one read all of its words.
+        round_start = config.training.rounds[-1].start_step if config.training.rounds else 0
+        steps, words = after[0] - before[0], round(after[1] - (before[1] if before[0] > round_start else 0.0))
         metrics = {"steps": steps, "words": words, "words_per_second": result.words_per_second,
                    "training_seconds": words / max(result.words_per_second, 1e-9),
                    "vocabulary_size": len(result.vocabulary), "embedding_dim": config.model.embedding_dim,

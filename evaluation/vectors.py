@@ -1,4 +1,4 @@
-"""Word vectors to evaluate: E from a training checkpoint, or a word2vec text file (gensim's, for one)."""
+"""Word vectors to evaluate: E from a training checkpoint, or a word2vec file (gensim's, for one)."""
 
 import dataclasses
 import pathlib
@@ -97,8 +97,11 @@ def load_model_directory(model_dir: str | pathlib.Path) -> WordVectors:
     import tensorflow as tf
 
     from data_pipeline.vocabulary import Vocabulary
+    from training.model_directory import ModelDirectory
+    from training.rounds import finish_committed_update
 
     root = pathlib.Path(model_dir)
+    finish_committed_update(ModelDirectory(root))  # A new round's files, if a kill cut short moving them into place.
     checkpoints, vocabulary_path = root / "checkpoints", root / "vocab.tsv"
     latest = tf.train.latest_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     if latest is None or not vocabulary_path.exists():
@@ -108,31 +111,10 @@ def load_model_directory(model_dir: str | pathlib.Path) -> WordVectors:
 
 
 def load_word2vec_text(path: str | pathlib.Path) -> WordVectors:
-    """Reads the word2vec text format: a `count dim` line, then `word v1 ... vdim` per line, as gensim's
-    `save_word2vec_format(binary=False)` writes it.
+    """Reads a word2vec file: the text format (a `count dim` line, then `word v1 ... vdim` per line, as gensim's
+    `save_word2vec_format(binary=False)` writes it) or the binary one, told apart by the content
+    (exporting/interchange.py: read_word2vec)."""
+    from exporting.interchange import read_word2vec
 
-    Lines end at "\n" only (and a "\r" before it), as gensim reads them: a word may hold characters that
-    `str.splitlines` would also split on (U+2028, U+0085, \x1c-\x1e) under a custom --token-pattern.
-    """
-    try:
-        lines = pathlib.Path(path).read_bytes().decode("utf-8").split("\n")
-    except OSError as error:
-        raise UserError(f"cannot read the vectors file {path}: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a word2vec text file (binary word2vec files are not read)") from None
-    header = lines[0].split() if lines else []
-    if len(header) != 2 or not all(part.isdigit() for part in header):
-        raise UserError(f"{path} is not a word2vec text file: its first line should be '<word count> <dimension>'")
-    count, dim = int(header[0]), int(header[1])
-    rows = [row.removesuffix("\r") for row in lines[1:1 + count]]
-    if rows and not rows[-1]:
-        rows.pop()  # The empty string after the file's last "\n".
-    words, _, values = zip(*(row.rstrip(" \t").partition(" ") for row in rows)) if rows else ((), (), ())
-    try:
-        numbers = np.array(" ".join(values).split(), dtype=np.float32)
-    except ValueError as error:
-        raise UserError(f"{path} holds a vector value that is not a number ({error})") from None
-    if len(rows) != count or numbers.size != count * dim:
-        raise UserError(f"{path} promises {count:,} vectors of {dim} numbers but holds {len(rows):,} lines and "
-                        f"{numbers.size:,} numbers")
-    return WordVectors(tuple(words), numbers.reshape(count, dim))
+    read = read_word2vec(path)
+    return WordVectors(read.words, read.vectors)

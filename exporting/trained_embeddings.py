@@ -12,6 +12,7 @@ from errors import UserError
 from training.checkpoints import Progress
 from training.model_directory import ModelDirectory
 from training.preflight import listed_checkpoint
+from training.rounds import finish_committed_update
 
 EMBEDDINGS_KEY = "E/.ATTRIBUTES/VARIABLE_VALUE"
 
@@ -39,6 +40,7 @@ def read_trained_embeddings(model_dir: pathlib.Path) -> TrainedEmbeddings:
     directory = ModelDirectory(model_dir)
     if not directory.root.is_dir():
         raise UserError(f"--model-dir {model_dir} does not exist; give the directory train.py wrote")
+    finish_committed_update(directory)  # A new round's files, if a kill cut short moving them into place.
     checkpoint_path = latest_checkpoint(directory)
     config = directory.saved_config()
     if config is None:

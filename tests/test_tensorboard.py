@@ -36,7 +36,7 @@ def test_special_tokens_get_visible_labels():
 
 def test_metadata_has_a_header_and_one_line_per_projected_row_in_id_order():
     vocabulary = Vocabulary(("the", "king", "queen"), (5, 3, 2))
-    assert projector_metadata(vocabulary, 2) == "word\tcount\nthe\t5\nking\t3\n"
+    assert projector_metadata(vocabulary, range(2)) == "word\tcount\nthe\t5\nking\t3\n"
 
 
 def test_neighbours_table_ranks_by_cosine_and_names_missing_probe_words():

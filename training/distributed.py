@@ -36,6 +36,7 @@ from training.loop import TrainingResult, corpus_from, objective_for
 from training.model_directory import ModelDirectory
 from training.preflight import prepare_run
 from training.reporting import ProgressReporter
+from training.rounds import record_round_end
 from training.step_runner import linear_decay
 from training.tensorboard import TrainingLog
 
@@ -267,6 +268,8 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
         if number(progress.step) > start_step or not manager.latest_checkpoint:
             progress.start_epoch(epochs)
             save()
+        if distribution.is_chief:
+            record_round_end(directory, config, number(progress.step))
         if training_log:
             training_log.close()
         words_per_second = reporter.words_per_second(number(progress.words_done))

@@ -17,11 +17,13 @@ from model.optimizer import BatchSGD, RowBounds
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
+from training.continuation import embedding_lock
 from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
 from training.preflight import prepare_run
 from training.reporting import ProgressReporter
+from training.rounds import record_round_end, round_corpus_words
 from training.step_runner import linear_decay, make_step_runner
 from training.tensorboard import TrainingLog
 
@@ -89,16 +91,18 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
 
     model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
     optimizer, progress = BatchSGD(), Progress()
-    checkpoint = training_checkpoint(model, optimizer, progress)
+    lock = embedding_lock(config, len(vocabulary))  # None unless --lock-init-vectors
+    checkpoint = training_checkpoint(model, optimizer, progress, lock)
     manager = tf.train.CheckpointManager(checkpoint, str(directory.checkpoints), config.training.checkpoints_to_keep)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_consumed()
         log(f"resuming from {manager.latest_checkpoint} at step {int(progress.step):,}, epoch {int(progress.epoch) + 1}")
 
     objective, noise_shape = objective_for(config, vocabulary)
-    epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
+    epochs = config.training.epochs
+    total_words = epochs * round_corpus_words(config, vocabulary.total_words)  # This round's, when continuing.
     learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
-    run_steps = make_step_runner(make_train_step(model, objective, optimizer), progress, learning_rate)
+    run_steps = make_step_runner(make_train_step(model, objective, optimizer, lock), progress, learning_rate)
     reporter = ProgressReporter(total_words, float(progress.words_done))
     start_step = int(progress.step)
     training_log = TrainingLog(directory.logs, vocabulary, config, float(progress.words_done))
@@ -161,5 +165,6 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
         if int(progress.step) > start_step or not manager.latest_checkpoint:
             progress.start_epoch(epochs)
             save()
+        record_round_end(directory, config, int(progress.step))
     training_log.close()
     return TrainingResult(model, vocabulary, int(progress.step), reporter.words_per_second(float(progress.words_done)))

@@ -5,7 +5,7 @@ Everything goes into one run directory, model_dir/logs/train, so that TensorBoar
     events.out.tfevents.*      SCALARS: loss, learning_rate, words_per_second, epoch/*; TEXT: nearest_neighbours
     projector_config.pbtxt     PROJECTOR: one embedding, the checkpoint below, labelled by metadata.tsv
     metadata.tsv               `word<TAB>count` under a header, one line per projected row, most frequent first
-    checkpoint, embedding-N.*  a checkpoint holding only the first `projector_rows` rows of E
+    checkpoint, embedding-N.*  a checkpoint holding the `projector_rows` projected rows of E (see projected_ids)
 
 The training checkpoint (E, W, optimizer) stays in model_dir/checkpoints: the projector lists every 2-D tensor
 of a checkpoint it finds, so W and the optimizer's matrices would show up as "embeddings" if it were here.
@@ -15,12 +15,13 @@ cannot read.
 
 import pathlib
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 from tensorboard.plugins import projector
 
-from config import Config
+from config import Config, Round
 from data_pipeline.vocabulary import Vocabulary
 from model.neighbours import nearest_neighbours
 
@@ -41,10 +42,43 @@ def visible_label(word: str) -> str:
     return word.replace("\t", "\\t").replace("\r", "\\r").replace("\n", "\\n")
 
 
-def projector_metadata(vocabulary: Vocabulary, rows: int) -> str:
-    """The metadata.tsv text: a `word<TAB>count` header, then one line per projected row in id order."""
-    lines = [f"{visible_label(word)}\t{count}" for word, count in zip(vocabulary.words[:rows], vocabulary.counts[:rows])]
+def projector_metadata(vocabulary: Vocabulary, ids: Sequence[int]) -> str:
+    """The metadata.tsv text: a `word<TAB>count` header, then one line per projected row (`ids`, in id order)."""
+    lines = [f"{visible_label(vocabulary.words[index])}\t{vocabulary.counts[index]}" for index in ids]
     return "word\tcount\n" + "".join(line + "\n" for line in lines)
+
+
+def projected_ids(vocabulary: Vocabulary, rows: int, newest: int = 0) -> np.ndarray:
+    """The ids of the `rows` words the projector shows, ascending: the `newest` words (the last ids, those the
+    current round of training added) first, most frequent first, then the most frequent of the others. A first
+    round's vocabulary is sorted by count, so its projected rows are simply its first `rows`."""
+    counts = np.asarray(vocabulary.counts)
+    first_new = len(counts) - newest
+    new = (first_new + np.argsort(-counts[first_new:], kind="stable"))[:rows]
+    others = np.argsort(-counts[:first_new], kind="stable")[: rows - len(new)]
+    return np.sort(np.concatenate([others, new]))
+
+
+def rounds_markdown(rounds: list[Round]) -> str:
+    """A markdown table of the rounds of training so far, for the TEXT tab."""
+    header = ("| round | kind | corpus | words added | vocabulary | corpus words | epochs | learning rate | steps "
+              "| started | finished |")
+    lines = [header, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"]
+    for number, record in enumerate(rounds, start=1):
+        corpus = record.tfds_name or " ".join(record.corpus) or "(embedded corpus)"
+        end = record.end_step if record.end_step >= 0 else ""
+        lines.append(f"| {number} | {record.kind} | {corpus} | {record.words_added:,} | {record.vocabulary_size:,} "
+                     f"| {record.corpus_words:,} | {record.epochs} | {record.learning_rate:g} "
+                     f"| {record.start_step:,}-{end} | {record.started} | {record.finished} |")
+    return "\n".join(lines)
+
+
+def log_rounds(log_dir: pathlib.Path, step: int, rounds: list[Round]) -> None:
+    """Writes the rounds table into the run's TEXT tab at `step`, where a new round starts."""
+    writer = tf.summary.create_file_writer(str(log_dir / RUN_NAME))
+    with writer.as_default(step=step):
+        tf.summary.text("rounds", rounds_markdown(rounds))
+    writer.close()
 
 
 def neighbours_markdown(embeddings: tf.Tensor, vocabulary: Vocabulary, probe_words: list[str], k: int) -> str:
@@ -81,8 +115,11 @@ class TrainingLog:
         self.vocabulary = vocabulary
         self.probe_words = list(config.training.probe_words)
         self.probe_neighbours = config.training.probe_neighbours
-        self.rows = min(config.training.projector_rows, len(vocabulary), PROJECTOR_MAX_ROWS)
-        self.projected = tf.Variable(tf.zeros([self.rows, config.model.embedding_dim]), trainable=False)
+        rows = min(config.training.projector_rows, len(vocabulary), PROJECTOR_MAX_ROWS)
+        current = config.training.rounds[-1] if config.training.rounds else None
+        self.ids = projected_ids(vocabulary, rows, current.words_added if current and current.kind == "update-vocab"
+                                 else 0)
+        self.projected = tf.Variable(tf.zeros([rows, config.model.embedding_dim]), trainable=False)
         self.projector_checkpoints = tf.train.CheckpointManager(
             tf.train.Checkpoint(E=self.projected), str(self.run_dir), max_to_keep=1,
             checkpoint_name=EMBEDDING_CHECKPOINT_NAME,
@@ -113,7 +150,7 @@ class TrainingLog:
         self.snapshot(step, embeddings)
 
     def snapshot(self, step: int, embeddings: tf.Tensor) -> None:
-        """The probe words' neighbours in the TEXT tab and E's first rows in the projector, at `step`."""
+        """The probe words' neighbours in the TEXT tab and E's projected rows in the projector, at `step`."""
         with self.writer.as_default(step=step):
             table = neighbours_markdown(embeddings, self.vocabulary, self.probe_words, self.probe_neighbours)
             tf.summary.text("nearest_neighbours", table)
@@ -121,13 +158,13 @@ class TrainingLog:
         self.write_projector(step, embeddings)
 
     def write_projector(self, step: int, embeddings: tf.Tensor) -> None:
-        """Writes metadata.tsv, a checkpoint of E's first rows, and the config that ties them together,
+        """Writes metadata.tsv, a checkpoint of E's projected rows, and the config that ties them together,
         with paths relative to the run directory (TensorBoard refuses asset paths outside it)."""
         metadata_path = self.run_dir / METADATA_FILE
         temporary = metadata_path.with_suffix(".tsv.tmp")
-        temporary.write_text(projector_metadata(self.vocabulary, self.rows), encoding="utf-8")
+        temporary.write_text(projector_metadata(self.vocabulary, self.ids), encoding="utf-8")
         temporary.replace(metadata_path)
-        self.projected.assign(tf.convert_to_tensor(embeddings)[: self.rows])
+        self.projected.assign(tf.gather(embeddings, self.ids))
         self.projector_checkpoints.save(checkpoint_number=step)
         config = projector.ProjectorConfig()
         embedding = config.embeddings.add()

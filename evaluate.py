@@ -17,9 +17,8 @@ import sys
 
 from cli import import_tensorflow_quietly, run_entry_point
 from errors import UserError
+from evaluation import ANALOGY_RESTRICT_VOCAB, SIMILARITY_RESTRICT_VOCAB
 
-ANALOGY_RESTRICT_VOCAB = 30000  # the words searched for analogy answers: the most frequent 30k, as usually reported
-SIMILARITY_RESTRICT_VOCAB = 300000  # gensim's default for evaluate_word_pairs
 NEIGHBOURS = 8  # neighbours shown per --neighbours word
 
 
@@ -28,6 +27,8 @@ def flag_parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model-dir", help="a model directory trained by train.py (E from its latest checkpoint)")
     source.add_argument("--vectors", help="a word2vec text file of vectors, e.g. gensim's save_word2vec_format")
+    parser.add_argument("--checkpoint", choices=["latest", "best"], default="latest",
+                        help="with --model-dir: latest, or best (the best epoch's, kept by train.py --keep-best)")
     parser.add_argument("--analogies", help="an analogy file in questions-words.txt format")
     parser.add_argument("--similarity", nargs="+", help="word-pair files: word<TAB>word<TAB>score, # comments")
     parser.add_argument("--neighbours", nargs="+", metavar="WORD", help="show the nearest neighbours of these words")
@@ -70,7 +71,8 @@ def run(flags: argparse.Namespace) -> int:
     analogies, similarity = flags.analogies, flags.similarity or []
     if not (analogies or similarity or flags.neighbours):
         analogies, similarity = default_files()
-    vectors = load_model_directory(flags.model_dir) if flags.model_dir else load_word2vec_text(flags.vectors)
+    vectors = (load_model_directory(flags.model_dir, flags.checkpoint) if flags.model_dir
+               else load_word2vec_text(flags.vectors))
     print(f"vectors: {flags.model_dir or flags.vectors} ({len(vectors.words):,} words, dimension {vectors.dim})")
     results: dict = {"vectors": str(flags.model_dir or flags.vectors), "words": len(vectors.words), "dim": vectors.dim}
 

@@ -22,7 +22,8 @@ def flag_parser() -> argparse.ArgumentParser:
     so that resume can tell the flags a user gave from the defaults."""
     parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", default="runs/default", help="where checkpoints, vocabulary and logs go")
-    parser.add_argument("--neighbours", type=int, default=8, help="neighbours shown per probe word at the end")
+    # Renamed: `--neighbours` means words in evaluate.py; here the count is --probe-neighbours (see run()).
+    parser.add_argument("--neighbours", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps in this run (0: no limit)")
     parser.add_argument("--metrics-file", help="also write this run's steps, words and training seconds as JSON here")
@@ -59,18 +60,20 @@ def run(flags: argparse.Namespace) -> int:
 
     if flags.max_steps < 0:
         raise UserError("--max-steps must be 0 (no limit) or more")
+    if flags.neighbours is not None:
+        raise UserError("train.py has no --neighbours: --probe-neighbours N sets how many neighbours are listed, "
+                        "--probe-words WORD... for which words (evaluate.py --neighbours WORD... lists a trained "
+                        "model's)")
     directory = ModelDirectory(pathlib.Path(flags.model_dir))
     requested, explicit = requested_config(flags)
     config = resolved_config(directory.saved_config(), requested, explicit)
     config.validate()  # Bad flag values fail here, in a second, before TensorFlow loads.
-    if flags.neighbours < 0:
-        raise UserError(f"--neighbours must be at least 0, not {flags.neighbours}")
+    check_evaluation_files(config)
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
     from training.distributed import distribution_for, train_distributed
 
     distribution = distribution_for(config.training.distribute)
-    from model.neighbours import nearest_neighbours
     from training.loop import train
 
     # Read only when asked for: a damaged checkpoint must reach train()'s checks, which explain it in one line.
@@ -81,7 +84,9 @@ def run(flags: argparse.Namespace) -> int:
         result = train(config, directory, max_steps=flags.max_steps)
     if result.interrupted_by:
         return 130 if result.interrupted_by == "SIGINT" else 143
-    print(f"trained {result.steps:,} steps in {directory.root} ({result.words_per_second:,.0f} words/s)")
+    resumed = f" (step {result.steps:,} in all)" if result.steps != result.steps_this_run else ""
+    print(f"trained {result.steps_this_run:,} steps{resumed} in {directory.root} "
+          f"({result.words_per_second:,.0f} words/s)")
     if flags.metrics_file:
         after = checkpoint_progress(directory)
         steps, words = after[0] - before[0], after[1] - before[1]
@@ -91,15 +96,39 @@ def run(flags: argparse.Namespace) -> int:
                    "batch_size": config.training.batch_size, "loss": config.training.loss}
         pathlib.Path(flags.metrics_file).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
-    ids = result.vocabulary.ids()
-    probes = [word for word in config.training.probe_words if word in ids]
-    if probes:
-        neighbour_ids, scores = nearest_neighbours(result.model.embeddings, [ids[word] for word in probes],
-                                                   flags.neighbours)
-        for word, row, row_scores in zip(probes, neighbour_ids.numpy(), scores.numpy()):
-            listed = ", ".join(f"{result.vocabulary.words[i]} {s:.2f}" for i, s in zip(row, row_scores))
-            print(f"{word}: {listed}")
+    print_probe_neighbours(result.model.embeddings, result.vocabulary, config)
     return 0
+
+
+def check_evaluation_files(config: Config) -> None:
+    """Reads every --eval-analogies / --eval-similarity file once, so that a missing or malformed one stops the
+    run in one line before anything is written."""
+    from evaluation.analogies import AnalogyQuestions
+    from evaluation.similarity import WordPairs
+
+    if config.training.eval_analogies:
+        AnalogyQuestions.prepare((), config.training.eval_analogies)
+    for path in config.training.eval_similarity:
+        WordPairs.prepare((), path)
+
+
+def print_probe_neighbours(embeddings, vocabulary, config: Config) -> None:
+    """The probe words' nearest neighbours (or frequent words standing in for them, saying so), then a line when
+    the vectors have not learned yet."""
+    from training.evaluation_hooks import mean_cosine, random_pairs, unlearned_hint
+    from training.tensorboard import chosen_probe_words, neighbours_text, probe_neighbours
+
+    words, missing, note = chosen_probe_words(vocabulary, config.training.probe_words)
+    if note:
+        print(note)
+    if config.training.probe_neighbours:
+        for word, neighbours in probe_neighbours(embeddings, vocabulary, words, config.training.probe_neighbours):
+            print(f"{word}: {neighbours_text(neighbours)}")
+        if missing:
+            print(f"not in the vocabulary: {', '.join(missing)}")
+    hint = unlearned_hint(mean_cosine(embeddings.numpy(), random_pairs(len(vocabulary))))
+    if hint:
+        print(hint)
 
 
 def checkpoint_progress(directory) -> tuple[int, float]:

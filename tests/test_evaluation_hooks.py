@@ -200,6 +200,7 @@ def test_keep_best_is_refused_on_several_workers(tmp_path):
 # --- As a user runs it ---
 
 
+@pytest.mark.slow
 def test_early_stop_ends_the_run_keeps_the_best_epoch_and_export_and_evaluate_read_it(tiny_corpus, tmp_path):
     questions = write(tmp_path / "questions.txt", ": s", "king queen cat dog", "king queen dog cat",
                       "cat dog king queen", "queen king dog cat")

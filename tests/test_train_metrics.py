@@ -56,6 +56,7 @@ def logged(model_dir, tag: str) -> list[tuple[int, float]]:
     return [(event.step, float(tf.make_ndarray(event.tensor_proto))) for event in events.Tensors(tag)]
 
 
+@pytest.mark.slow
 def test_a_run_resumed_at_an_epoch_end_logs_no_zero_speed_and_counts_its_own_steps(tiny_corpus, tmp_path):
     whole = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "one-epoch"))
     assert whole.returncode == 0, whole.stderr

@@ -12,8 +12,8 @@ The training checkpoint (E, W, optimizer) stays in model_dir/checkpoints: the pr
 of a checkpoint it finds, so W and the optimizer's matrices would show up as "embeddings" if it were here.
 Keras 3's TensorBoard callback is not used for the projector: the checkpoint it writes is one the plugin
 cannot read. The projector lists the tensors of its checkpoint by their keys in the file, and a tf.train.Checkpoint
-keys a variable `E/.ATTRIBUTES/VARIABLE_VALUE` (tensorboard#2471); the name-based saver writes the key `E`, which
-the projector shows as it is.
+keys a variable `E/.ATTRIBUTES/VARIABLE_VALUE` (tensorboard#2471), so this checkpoint is written by the SaveV2 op
+under the plain key `E`, which the projector shows as it is.
 """
 
 import pathlib

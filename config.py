@@ -151,7 +151,8 @@ class TrainingConfig:
         "--probe-words", "words whose nearest neighbours are shown after each epoch and at the end", nargs="+",
         metavar="WORD"))
     probe_neighbours: int = field(default=8, metadata=flag(
-        "--probe-neighbours", "neighbours listed per probe word (0: none)", type=whole_number_between(0, 10**6)))
+        "--probe-neighbours", "neighbours listed per probe word (0: none)", type=whole_number_between(0, 10**6),
+        metavar="N"))
     eval_analogies: str = field(default="", metadata=flag(
         "--eval-analogies", "analogy file (questions-words.txt format) scored at each epoch end", metavar="FILE"))
     eval_similarity: list[str] = field(default_factory=list, metadata=flag(

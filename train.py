@@ -12,30 +12,38 @@ import json
 import pathlib
 import sys
 
-from cli import FlagParser, import_tensorflow_quietly, run_entry_point
+from cli import FlagParser, import_tensorflow_quietly, run_entry_point, value_text
 from config import Config
 from errors import UserError
 
 
 def flag_parser() -> argparse.ArgumentParser:
     """One flag per config field that declares one; unset flags stay out of the namespace (SUPPRESS),
-    so that resume can tell the flags a user gave from the defaults."""
-    parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", default="runs/default", help="where checkpoints, vocabulary and logs go")
-    # Renamed: `--neighbours` means words in evaluate.py; here the count is --probe-neighbours (see run()).
-    parser.add_argument("--neighbours", nargs="*", help=argparse.SUPPRESS)
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
-    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps in this run (0: no limit)")
-    parser.add_argument("--metrics-file", help="also write this run's steps, words and training seconds as JSON here")
+    so that resume can tell the flags a user gave from the defaults. --help shows the config's defaults."""
+    parser = FlagParser(description=__doc__)
+    parser.add_argument("--model-dir", default="runs/default", metavar="DIR",
+                        help="checkpoints, vocabulary, config and TensorBoard logs; a run there is resumed")
+    defaults = Config()
     for section in dataclasses.fields(Config):
         for field in dataclasses.fields(section.type):
             if "flag" not in field.metadata:
                 continue
-            options = {key: value for key, value in field.metadata.items() if key != "flag"}
+            options = {key: value for key, value in field.metadata.items() if key not in ("flag", "shown_default")}
             if "nargs" not in options:
                 options.setdefault("type", field.type)
-            parser.add_argument(field.metadata["flag"], dest=f"{section.name}.{field.name}",
-                                default=argparse.SUPPRESS, **options)
+            if "choices" not in options:  # Without a metavar argparse would show the destination, DATA.MIN_COUNT.
+                options.setdefault("metavar", field.metadata["flag"].lstrip("-").upper().replace("-", "_"))
+            action = parser.add_argument(field.metadata["flag"], dest=f"{section.name}.{field.name}",
+                                         default=argparse.SUPPRESS, **options)
+            action.shown_default = field.metadata.get(
+                "shown_default", value_text(getattr(getattr(defaults, section.name), field.name)))
+    parser.add_argument("--max-steps", type=int, default=0, metavar="N",
+                        help="stop after this many steps in this run; running again continues (0: no limit)")
+    parser.add_argument("--metrics-file", metavar="PATH",
+                        help="also write this run's steps, words and training seconds as JSON to PATH")
+    # Renamed: `--neighbours` means words in evaluate.py; here the count is --probe-neighbours (see run()).
+    parser.add_argument("--neighbours", nargs="*", metavar="N", help=argparse.SUPPRESS)
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     return parser
 
 
@@ -77,23 +85,30 @@ def run(flags: argparse.Namespace) -> int:
     from training.loop import train
 
     # Read only when asked for: a damaged checkpoint must reach train()'s checks, which explain it in one line.
-    before = checkpoint_progress(directory) if flags.metrics_file else (0, 0.0)
+    before = checkpoint_progress(directory) if flags.metrics_file else (0, 0.0, 0)
     if distribution:
         result = train_distributed(config, directory, distribution, max_steps=flags.max_steps)
     else:
         result = train(config, directory, max_steps=flags.max_steps)
     if result.interrupted_by:
         return 130 if result.interrupted_by == "SIGINT" else 143
+    # A worker other than a multi-worker run's chief sees no checkpoint here (0 steps): it adds no note.
+    after = checkpoint_progress(directory) if flags.max_steps or flags.metrics_file else (0, 0.0, 0)
+    hit_max_steps = bool(flags.max_steps) and result.steps_this_run >= flags.max_steps
+    # Training is over when every epoch is done, or when it ended before that on its own (--early-stop).
+    finished = after[2] >= config.training.epochs or (after[0] > 0 and not hit_max_steps)
+    stopped = hit_max_steps and after[0] > 0 and not finished
     resumed = f" (step {result.steps:,} in all)" if result.steps != result.steps_this_run else ""
     print(f"trained {result.steps_this_run:,} steps{resumed} in {directory.root} "
-          f"({result.words_per_second:,.0f} words/s)")
+          f"({result.words_per_second:,.0f} words/s)"
+          + (max_steps_note(flags.max_steps, after[2], config.training.epochs) if stopped else ""))
     if flags.metrics_file:
-        after = checkpoint_progress(directory)
-        steps, words = after[0] - before[0], after[1] - before[1]
+        # Each batch counts an equal share of its chunk's words, a fraction: the run's total is rounded to words.
+        steps, words = after[0] - before[0], round(after[1] - before[1])
         metrics = {"steps": steps, "words": words, "words_per_second": result.words_per_second,
                    "training_seconds": words / max(result.words_per_second, 1e-9),
                    "vocabulary_size": len(result.vocabulary), "embedding_dim": config.model.embedding_dim,
-                   "batch_size": config.training.batch_size, "loss": config.training.loss}
+                   "batch_size": config.training.batch_size, "loss": config.training.loss, "finished": finished}
         pathlib.Path(flags.metrics_file).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
     print_probe_neighbours(result.model.embeddings, result.vocabulary, config)
@@ -102,14 +117,14 @@ def run(flags: argparse.Namespace) -> int:
 
 def check_evaluation_files(config: Config) -> None:
     """Reads every --eval-analogies / --eval-similarity file once, so that a missing or malformed one stops the
-    run in one line before anything is written."""
-    from evaluation.analogies import AnalogyQuestions
-    from evaluation.similarity import WordPairs
+    run in one line before anything is written (and before TensorFlow loads: reading needs none)."""
+    from evaluation.analogies import read_analogy_questions
+    from evaluation.similarity import read_word_pairs
 
     if config.training.eval_analogies:
-        AnalogyQuestions.prepare((), config.training.eval_analogies)
+        read_analogy_questions(config.training.eval_analogies)
     for path in config.training.eval_similarity:
-        WordPairs.prepare((), path)
+        read_word_pairs(path)
 
 
 def print_probe_neighbours(embeddings, vocabulary, config: Config) -> None:
@@ -131,15 +146,22 @@ def print_probe_neighbours(embeddings, vocabulary, config: Config) -> None:
         print(hint)
 
 
-def checkpoint_progress(directory) -> tuple[int, float]:
-    """(steps, corpus words) trained so far, as the latest checkpoint records them; (0, 0.0) before the first."""
+def checkpoint_progress(directory) -> tuple[int, float, int]:
+    """(steps, corpus words, epoch) trained so far, as the latest checkpoint records them; the epoch is the
+    number of epochs once training is complete. (0, 0.0, 0) before the first checkpoint."""
     import tensorflow as tf
 
     latest = tf.train.latest_checkpoint(str(directory.checkpoints))
     if latest is None:
-        return 0, 0.0
-    return (int(tf.train.load_variable(latest, "progress/step/.ATTRIBUTES/VARIABLE_VALUE")),
-            float(tf.train.load_variable(latest, "progress/words_done/.ATTRIBUTES/VARIABLE_VALUE")))
+        return 0, 0.0, 0
+    return tuple(kind(tf.train.load_variable(latest, f"progress/{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+                 for kind, name in ((int, "step"), (float, "words_done"), (int, "epoch")))
+
+
+def max_steps_note(max_steps: int, epoch: int, epochs: int) -> str:
+    """What the final line adds when --max-steps ended the run before its last epoch was done."""
+    return (f"; --max-steps {max_steps:,} stopped it in epoch {epoch + 1} of {epochs}: run again to continue "
+            "(without --max-steps to finish)")
 
 
 if __name__ == "__main__":

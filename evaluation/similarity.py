@@ -30,8 +30,7 @@ class SimilarityResult:
                 for key, value in dataclasses.asdict(self).items()}
 
 
-def read_word_pairs(path: str | pathlib.Path, delimiter: str = "\t",
-                    case_insensitive: bool = True) -> tuple[list[tuple[str, str]], np.ndarray]:
+def read_word_pairs(path: str | pathlib.Path, delimiter: str = "\t") -> tuple[list[tuple[str, str]], np.ndarray]:
     """The (word, word) pairs and human scores of a `word<TAB>word<TAB>score` file. As in gensim, lines
     starting with # are comments and lines of another shape are skipped."""
     pairs, scores = [], []
@@ -47,8 +46,7 @@ def read_word_pairs(path: str | pathlib.Path, delimiter: str = "\t",
                     score = float(fields[2])
                 except ValueError:
                     continue
-                first, second = (fields[0].upper(), fields[1].upper()) if case_insensitive else fields[:2]
-                pairs.append((first, second))
+                pairs.append((fields[0], fields[1]))
                 scores.append(score)
     except OSError as error:
         raise UserError(f"cannot read the word-pairs file {path}: {error.strerror}") from None
@@ -99,11 +97,12 @@ class WordPairs:
 
     @classmethod
     def prepare(cls, words: tuple[str, ...], path: str | pathlib.Path, restrict_vocab: int | None = 300000,
-                case_insensitive: bool = True, delimiter: str = "\t") -> "WordPairs":
-        """Reads `path` and looks its words up among the first `restrict_vocab` of `words` (id order)."""
-        pairs, human = read_word_pairs(path, delimiter, case_insensitive)
-        searched = SearchedVocabulary.of_words(words, restrict_vocab, case_insensitive)
-        return cls(searched.ids(np.array(pairs, dtype=str).reshape(-1, 2)), human)
+                exact_lookup: bool = False, delimiter: str = "\t") -> "WordPairs":
+        """Reads `path` and looks its words up among the first `restrict_vocab` of `words` (id order),
+        standardised (or as given with `exact_lookup`)."""
+        pairs, human = read_word_pairs(path, delimiter)
+        searched = SearchedVocabulary.of_words(words, restrict_vocab, exact_lookup)
+        return cls(searched.ids(searched.keys_of(np.array(pairs, dtype=str).reshape(-1, 2))), human)
 
     def score(self, vectors: WordVectors) -> SimilarityResult:
         """Spearman and Pearson correlation between the cosines of `vectors` (the same words, in the same order,
@@ -118,6 +117,7 @@ class WordPairs:
 
 
 def evaluate_word_pairs(vectors: WordVectors, path: str | pathlib.Path, restrict_vocab: int | None = 300000,
-                        case_insensitive: bool = True, delimiter: str = "\t") -> SimilarityResult:
-    """Spearman and Pearson correlation between the vectors' cosines and the file's human scores."""
-    return WordPairs.prepare(vectors.words, path, restrict_vocab, case_insensitive, delimiter).score(vectors)
+                        exact_lookup: bool = False, delimiter: str = "\t") -> SimilarityResult:
+    """Spearman and Pearson correlation between the vectors' cosines and the file's human scores; words are
+    matched standardised (as in analogies.py), or as given with `exact_lookup`."""
+    return WordPairs.prepare(vectors.words, path, restrict_vocab, exact_lookup, delimiter).score(vectors)

@@ -135,7 +135,7 @@ def test_vectors_sharing_one_direction_are_called_unlearned():
 # --- Probe words ---
 
 
-def test_probe_words_are_found_as_given_or_lowercased_and_the_missing_ones_listed():
+def test_probe_words_are_found_as_given_or_standardised_and_the_missing_ones_listed():
     assert chosen_probe_words(TOPIC_VOCABULARY, ["King", "queen", "horse"]) == (["king", "queen"], ["horse"], "")
 
 
@@ -209,9 +209,13 @@ def test_early_stop_ends_the_run_keeps_the_best_epoch_and_export_and_evaluate_re
     # epoch 1, so --early-stop 2 ends the run after epoch 3 of 6.
     flags = tiny_flags(tiny_corpus, model_dir, "--epochs", "6", "--learning-rate", "1e-9", "--eval-analogies",
                        str(questions), "--keep-best", "eval/analogy", "--early-stop", "2", "--probe-neighbours", "0")
-    result = run_script("train.py", *flags)
+    # A --max-steps that is never reached: early stopping ended the run, so it is finished and no note blames
+    # --max-steps (issue 17's note and metrics file).
+    metrics_path = tmp_path / "metrics.json"
+    result = run_script("train.py", *flags, "--max-steps", "1000", "--metrics-file", str(metrics_path))
     assert result.returncode == 0, result.stderr
     assert "stopping early: eval/analogy has not improved for 2 epochs (--early-stop 2)" in result.stdout
+    assert "stopped it in epoch" not in result.stdout and json.loads(metrics_path.read_text())["finished"] is True
     assert [line.split(" done")[0] for line in result.stdout.splitlines() if " done at step " in line] == [
         "epoch 1/6", "epoch 2/6", "epoch 3/6"]
     assert "king: " not in result.stdout  # --probe-neighbours 0 lists none

@@ -23,6 +23,7 @@ from tensorboard.plugins import projector
 
 from config import Config
 from data_pipeline.vocabulary import Vocabulary
+from evaluation.vectors import standardized
 from model.neighbours import nearest_neighbours
 from training.evaluation_hooks import RANDOM_PAIR_COSINE, unlearned_hint
 
@@ -54,13 +55,14 @@ def projector_metadata(vocabulary: Vocabulary, rows: int) -> str:
 def chosen_probe_words(vocabulary: Vocabulary, requested: list[str]) -> tuple[list[str], list[str], str]:
     """The probe words to show: (those of `requested` in the vocabulary, those missing, a note to print or "").
 
-    A word is looked up as given, else lowercased (training lowercases its tokens). When none is found, a few
-    words spread over the most frequent ones stand in (skipping the very first, mostly "the", "of", "and"), and
-    the note says so.
+    A word is looked up as given, else standardised as training standardises its tokens (`King` finds king).
+    When none is found, a few words spread over the most frequent ones stand in (skipping the very first, mostly
+    "the", "of", "and"), and the note says so.
     """
     ids = vocabulary.ids()
-    found = [word if word in ids else word.lower() for word in requested if word in ids or word.lower() in ids]
-    missing = [word for word in requested if word not in ids and word.lower() not in ids]
+    keys = [word if word in ids else str(key) for word, key in zip(requested, standardized(requested))]
+    found = [key for key in keys if key in ids]
+    missing = [word for word, key in zip(requested, keys) if key not in ids]
     if found or not len(vocabulary):
         return list(dict.fromkeys(found)), missing, ""
     span = min(len(vocabulary), FALLBACK_RANGE)

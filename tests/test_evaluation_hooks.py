@@ -11,6 +11,7 @@ import tensorflow as tf
 from conftest import run_script, tiny_flags
 
 from config import Config
+from data_pipeline.pairs import step_batch
 from data_pipeline.vocabulary import Vocabulary
 from errors import UserError
 from model.objectives import NegativeSampling
@@ -54,20 +55,19 @@ def test_the_step_runner_sums_every_steps_loss_weighted_by_its_pairs():
     model.context_weights.assign(tf.random.stateless_normal([6, 3], seed=[1, 2]))  # W non-zero: losses differ
     objective, progress = NegativeSampling(2), Progress()
     weights = [[1.0, 1, 1, 1], [1.0, 1, 1, 0], [1.0, 0, 0, 0]]
-    batches = [{"centres": tf.constant([0, 1, 2, 3]) + index, "contexts": tf.constant([1, 2, 0, 1]),
-                "weights": tf.constant(weight), "noise": tf.constant([[4, 5]]), "words": tf.constant(4.0),
-                "chunk": tf.constant(0, tf.int64), "batch": tf.constant(index, tf.int64)}
+    batches = [{**step_batch(tf.constant([0, 1, 2, 3]) + index, tf.constant([1, 2, 0, 1]), tf.constant(weight),
+                             tf.constant([[4, 5]]), vocabulary_size=6),
+                "words": tf.constant(4.0), "chunk": tf.constant(0, tf.int64), "batch": tf.constant(index, tf.int64)}
                for index, weight in enumerate(weights)]
-    expected = [float(tf.reduce_sum(objective(model, batch["centres"], batch["contexts"], batch["noise"])
-                                    * batch["weights"])) for batch in batches]
+    expected = [float(tf.reduce_sum(objective(model, batch) * batch["weights"])) for batch in batches]
     dataset = tf.data.Dataset.from_tensor_slices({key: tf.stack([batch[key] for batch in batches]) for key in batches[0]})
-    run = make_step_runner(make_train_step(model, objective, BatchSGD(16.0)), progress, lambda words: tf.constant(0.0))
+    run = make_step_runner(make_train_step(model, objective, BatchSGD()), progress, lambda words: tf.constant(0.0))
 
-    trained, last_loss, loss_sum, pairs = run(iter(dataset), tf.constant(50, tf.int64))
+    trained, last_loss, loss_sum, pairs, finite = run(iter(dataset), tf.constant(50, tf.int64))
 
     # Three steps, not 50: the iterator ran out. The last loss is the last batch's (its one pair); the sum is
     # every pair's loss (4 + 3 + 1 = 8 pairs), so sum / pairs is the epoch's mean loss per pair.
-    assert (int(trained), float(pairs)) == (3, 8.0)
+    assert (int(trained), float(pairs), bool(finite)) == (3, 8.0, True)
     assert float(last_loss) == pytest.approx(expected[2], rel=1e-5)
     assert float(loss_sum) == pytest.approx(sum(expected), rel=1e-5)
 

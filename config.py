@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import json
 import math
+import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -130,6 +131,14 @@ class ModelConfig:
 
 
 LOSSES = ["negative", "sampled", "full"]
+# The scores logged at each epoch end that --keep-best and --early-stop can follow.
+MEAN_LOSS_SCORE = "epoch/mean_loss"  # the only one where lower is better
+ANALOGY_SCORE = "eval/analogy"
+
+
+def similarity_score(path: str) -> str:
+    """The scalar a word-pairs file's Spearman correlation is logged as: `eval/<file name without extension>`."""
+    return f"eval/{pathlib.PurePath(path).stem}"
 
 
 @dataclass
@@ -189,8 +198,14 @@ class TrainingConfig:
         checkpoint_every: steps between checkpoints.
         checkpoints_to_keep: how many of the latest checkpoints stay on disk.
         log_every: steps between progress lines and loss summaries.
-        probe_words: words whose nearest neighbours are shown after training and in TensorBoard after each epoch.
-        probe_neighbours: neighbours per probe word in TensorBoard's TEXT tab.
+        probe_words: words whose nearest neighbours are shown after training and in TensorBoard after each epoch;
+            when none is in the vocabulary, a few frequent words stand in for them (and the run says so).
+        probe_neighbours: neighbours listed per probe word, after training and in TensorBoard's TEXT tab (0: none).
+        eval_analogies: a questions-words.txt-style file scored at each epoch end (`eval/analogy`; "": none).
+        eval_similarity: word-pair files scored at each epoch end (`eval/<file stem>`, Spearman).
+        keep_best: a score logged at each epoch end (`eval/analogy`, `eval/<file stem>` or `epoch/mean_loss`);
+            the checkpoint of the epoch where it is best is also kept, in model_dir/best ("": none).
+        early_stop: stop after this many epochs in a row without a better `keep_best` score (0: never).
         projector_rows: rows of E (the most frequent words) shown in TensorBoard's projector; the plugin's
             own limit is 100,000.
         distribute: `auto` (multi-worker when TF_CONFIG lists several workers, else one process), `none`,
@@ -222,10 +237,26 @@ class TrainingConfig:
         "--checkpoint-every", "steps between checkpoints (the last 3 are kept, and one at the end)", metavar="N"))
     checkpoints_to_keep: int = 3
     log_every: int = field(default=200, metadata=flag(
-        "--log-every", "steps between progress lines and TensorBoard loss points", type=whole_number_between(1, 10**9),
+        "--log-every", "steps between progress lines and TensorBoard loss points (each epoch's end also gets one)",
+        type=whole_number_between(1, 10**9), metavar="N"))
+    probe_words: list[str] = field(default_factory=lambda: ["king", "water", "music", "horse"], metadata=flag(
+        "--probe-words", "words whose nearest neighbours are shown after each epoch (TEXT tab) and at the end; when "
+        "none is in the vocabulary, four frequent words stand in, and the run says so", nargs="+", metavar="WORD"))
+    probe_neighbours: int = field(default=8, metadata=flag(
+        "--probe-neighbours", "neighbours listed per probe word (0: none)", type=whole_number_between(0, 10**6),
         metavar="N"))
-    probe_words: list[str] = field(default_factory=lambda: ["king", "water", "music", "horse"])
-    probe_neighbours: int = 8
+    eval_analogies: str = field(default="", metadata=flag(
+        "--eval-analogies", "an analogy file (questions-words.txt format) scored at each epoch end: eval/analogy",
+        metavar="FILE"))
+    eval_similarity: list[str] = field(default_factory=list, metadata=flag(
+        "--eval-similarity", "word-pair files (word<TAB>word<TAB>score) scored at each epoch end: "
+        "eval/<file name without extension> (Spearman)", nargs="+", metavar="FILE"))
+    keep_best: str = field(default="", metadata=flag(
+        "--keep-best", "also keep the checkpoint of the epoch with the best value of this score (eval/analogy, "
+        "eval/<file name> or epoch/mean_loss, lowest) in model_dir/best", metavar="SCORE"))
+    early_stop: int = field(default=0, metadata=flag(
+        "--early-stop", "stop after this many epochs in a row without a better --keep-best score (0: never)",
+        type=whole_number_between(0, 10**6), metavar="EPOCHS"))
     projector_rows: int = field(default=10_000, metadata=flag(
         "--projector-rows", "most frequent words shown in TensorBoard's projector (1 to 100,000, the plugin's limit)",
         type=whole_number_between(1, 100_000), metavar="N"))
@@ -246,6 +277,27 @@ class TrainingConfig:
         # From config.json the rounds arrive as dicts; a record with unknown fields is a TypeError, which the
         # model directory reports as a config this version cannot read.
         self.rounds = [record if isinstance(record, Round) else Round(**record) for record in self.rounds]
+
+    def score_names(self) -> list[str]:
+        """The scores logged at each epoch end: the mean loss, then one per evaluation file."""
+        names = [MEAN_LOSS_SCORE] + ([ANALOGY_SCORE] if self.eval_analogies else [])
+        return names + [similarity_score(path) for path in self.eval_similarity]
+
+    def check_scores(self) -> None:
+        """Refuses evaluation files that would log under one name, and a --keep-best or --early-stop that has
+        no score to follow."""
+        names = self.score_names()
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise UserError(f"two evaluation files would both log {repeated[0]} (a word-pairs file logs "
+                            "eval/<its name without extension>): rename one")
+        if self.keep_best and self.keep_best not in names:
+            more = "" if len(names) > 1 else " (--eval-analogies and --eval-similarity add eval/ scores)"
+            raise UserError(f"--keep-best {self.keep_best} is not a score this run logs: choose "
+                            f"{', '.join(names)}{more}")
+        if self.early_stop and not self.keep_best:
+            raise UserError("--early-stop needs --keep-best SCORE, the score it waits to improve "
+                            "(e.g. --keep-best eval/analogy with --eval-analogies FILE)")
 
 
 @dataclass
@@ -293,6 +345,7 @@ class Config:
                             "give one of them")
         if self.training.lock_init_vectors and not self.training.init_vectors:
             raise UserError("--lock-init-vectors keeps the rows that --init-vectors sets: give --init-vectors FILE too")
+        self.training.check_scores()
 
 
 def first_round(config: Config, started: str = "") -> Round:
@@ -354,6 +407,7 @@ LIMITS = {
     ("training", "checkpoints_to_keep"): at_least(1),
     ("training", "log_every"): at_least(1),
     ("training", "probe_neighbours"): at_least(0),
+    ("training", "early_stop"): at_least(0),
     ("training", "projector_rows"): between(1, 100_000),
 }
 

@@ -73,7 +73,13 @@ class SearchedVocabulary:
 
     @classmethod
     def of(cls, vectors: WordVectors, restrict_vocab: int | None, exact_lookup: bool = False) -> "SearchedVocabulary":
-        words = vectors.words[:restrict_vocab]
+        return cls.of_words(vectors.words, restrict_vocab, exact_lookup)
+
+    @classmethod
+    def of_words(cls, words: tuple[str, ...], restrict_vocab: int | None,
+                 exact_lookup: bool = False) -> "SearchedVocabulary":
+        """The searched vocabulary of `words` (id order, most frequent first)."""
+        words = words[:restrict_vocab]
         keys = np.array(list(words), dtype=str) if exact_lookup else standardized(words)
         unique_keys, first_ids, inverse = np.unique(keys, return_index=True, return_inverse=True)
         return cls(unique_keys, first_ids, first_ids[inverse].reshape(-1), exact_lookup)
@@ -92,8 +98,9 @@ class SearchedVocabulary:
         return np.where(self.keys[positions] == keys, self.key_ids[positions], -1)
 
 
-def load_model_directory(model_dir: str | pathlib.Path) -> WordVectors:
-    """E from the latest training checkpoint in `model_dir`, with the words of `model_dir/vocab.tsv`."""
+def load_model_directory(model_dir: str | pathlib.Path, which: str = "latest") -> WordVectors:
+    """E from the latest training checkpoint in `model_dir` (or, with `which="best"`, the best epoch's that
+    train.py --keep-best kept in model_dir/best), with the words of `model_dir/vocab.tsv`."""
     import tensorflow as tf
 
     from data_pipeline.vocabulary import Vocabulary
@@ -102,8 +109,10 @@ def load_model_directory(model_dir: str | pathlib.Path) -> WordVectors:
 
     root = pathlib.Path(model_dir)
     finish_committed_update(ModelDirectory(root))  # A new round's files, if a kill cut short moving them into place.
-    checkpoints, vocabulary_path = root / "checkpoints", root / "vocab.tsv"
+    checkpoints, vocabulary_path = root / ("best" if which == "best" else "checkpoints"), root / "vocab.tsv"
     latest = tf.train.latest_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if which == "best" and latest is None:
+        raise UserError(f"no best checkpoint in {checkpoints}: train with --keep-best SCORE to keep one")
     if latest is None or not vocabulary_path.exists():
         raise UserError(f"{root} holds no trained model (no checkpoint or no vocab.tsv): train one with train.py")
     words = Vocabulary.load(str(vocabulary_path)).words

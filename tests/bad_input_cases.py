@@ -95,6 +95,28 @@ CASES = [
          r"unrecognized arguments: --dimension 10; see train.py --help"),
     Case("two-corpora", "both a corpus and a TFDS dataset", ["--corpus", "corpus.txt", "--tfds", "imdb_reviews"],
          r"--corpus and --tfds both name a corpus: give only one of them"),
+    # Watching quality: evaluation files, --keep-best, --early-stop, probe words.
+    Case("eval-analogies", "an analogy file that does not exist", ["--eval-analogies", "missing.txt"],
+         r"cannot read the analogy file missing.txt: No such file or directory"),
+    Case("eval-similarity", "a word-pairs file that holds no pairs", ["--eval-similarity", "corpus.txt"],
+         r"corpus.txt holds no word pairs \(lines 'word<TAB>word<TAB>score'\)"),
+    Case("eval-similarity-names", "two word-pairs files of the same name",
+         ["--eval-similarity", "a/pairs.tsv", "b/pairs.tsv"],
+         r"two evaluation files would both log eval/pairs \(a word-pairs file logs eval/<its name without "
+         r"extension>\): rename one"),
+    Case("keep-best", "--keep-best naming a score the run does not log", ["--keep-best", "eval/analogy"],
+         r"--keep-best eval/analogy is not a score this run logs: choose epoch/mean_loss \(--eval-analogies and "
+         r"--eval-similarity add eval/ scores\)"),
+    Case("early-stop", "--early-stop without --keep-best", ["--early-stop", "2"],
+         r"--early-stop needs --keep-best SCORE, the score it waits to improve"),
+    Case("early-stop-negative", "a negative --early-stop", ["--early-stop", "-1"],
+         r"argument --early-stop: must be a whole number from 0 to 1,000,000, not '-1'"),
+    Case("probe-neighbours", "a negative --probe-neighbours", ["--probe-neighbours", "-1"],
+         r"argument --probe-neighbours: must be a whole number from 0 to 1,000,000, not '-1'"),
+    Case("old-neighbours", "train.py --neighbours, which was a count", ["--neighbours", "8"],
+         r"train.py has no --neighbours: --probe-neighbours N sets how many neighbours are listed, --probe-words "
+         r"WORD\.\.\. for which words"),
+    # The corpus.
     # The corpus.
     Case("missing-corpus", "a corpus path that does not exist", ["--corpus", "missing.txt"],
          r"corpus path 'missing.txt' matches no file: check the path or the glob"),
@@ -213,6 +235,9 @@ CASES = [
     Case("export-corrupt-checkpoint-list", "export from a damaged list of checkpoints",
          ["--model-dir", "model", "--export-dir", "exports"], r"model/checkpoints/checkpoint is damaged",
          write("model/checkpoints/checkpoint", b"model_checkpoint_path: {"), needs_model=True, script="export.py"),
+    Case("export-no-best", "export --checkpoint best from a run without --keep-best",
+         ["--model-dir", "model", "--export-dir", "exports", "--checkpoint", "best"],
+         r"no best checkpoint in model/best: train with --keep-best SCORE", needs_model=True, script="export.py"),
     Case("export-existing-version", "export over an existing version", ["--model-dir", "model", "--export-dir",
          "exports", "--version", "7"], r"exports/7 already exists: pass --overwrite to replace it",
          an_earlier_export, needs_model=True, script="export.py"),

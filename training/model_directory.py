@@ -4,6 +4,7 @@
     model_dir/vocab.tsv        the vocabulary with counts, in id order
     model_dir/checkpoints/     the training checkpoints: E, W and its bias, optimizer, progress
     model_dir/logs/            TensorBoard: scalars, text and the projector (E only)
+    model_dir/best/            with --keep-best: the checkpoint of the best epoch so far, and best.json
 """
 
 import dataclasses
@@ -33,6 +34,11 @@ class ModelDirectory:
     @property
     def logs(self) -> pathlib.Path:
         return self.root / "logs"
+
+    @property
+    def best(self) -> pathlib.Path:
+        """The checkpoint of the best epoch by --keep-best's score, with best.json saying which."""
+        return self.root / "best"
 
     def saved_config(self) -> Config | None:
         if not self.config_path.exists():

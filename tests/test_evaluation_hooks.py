@@ -154,7 +154,7 @@ def best_checkpoint(directory, score: str, early_stop: int = 0) -> tuple[BestChe
     config = Config()
     config.training.keep_best, config.training.early_stop = score, early_stop
     model = SkipGram(4, 2, seed=1)
-    checkpoint = training_checkpoint(model, BatchSGD(16.0), Progress())
+    checkpoint = training_checkpoint(model, BatchSGD(), Progress())
     return BestCheckpoint(config.training, checkpoint, directory), model
 
 

@@ -19,16 +19,12 @@ Both systems get the hyperparameters of compare_gensim.py. Results: OUT/continue
 
 import argparse
 import dataclasses
-import datetime
 import json
-import os
 import pathlib
-import platform
 import shlex
 import shutil
 import sys
 import tempfile
-from importlib.metadata import version
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,7 +40,7 @@ from benchmarks.compare_gensim import (
     train_ours,
     without_nan,
 )
-from benchmarks.train_runs import DEFAULT_CORPUS, DEFAULT_OUT, write_results
+from benchmarks.train_runs import DEFAULT_CORPUS, DEFAULT_OUT, run_context, write_results
 from cli import run_entry_point
 from errors import UserError
 
@@ -287,10 +283,7 @@ def run(flags: argparse.Namespace) -> int:
                                               work_dir, "gensim-AB")}
         results = {
             "command": shlex.join(["python", "benchmarks/continue_training.py", *sys.argv[1:]]),
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-            "versions": {"tensorflow": version("tensorflow"), "gensim": version("gensim"),
-                         "python": platform.python_version()},
+            **run_context(),
             "quick": flags.quick,
             "corpus": {"source": whole.source, "lines": whole.lines, "words": whole.words},
             "halves": {name: {"source": part.source, "lines": part.lines, "words": part.words}

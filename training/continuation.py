@@ -143,7 +143,7 @@ class RoundStart:
         finish_committed_update(directory)
 
         replayed = (f" and {record.replay_words:,} of the earlier rounds' (--replay {record.replay:g})"
-                    if record.replay else "")
+                    if record.replay_words else "")
         log(f"round {len(config.training.rounds)} ({record.kind}): {record.words_added:,} words added "
             f"({len(self.previous):,} -> {len(self.vocabulary):,}), {record.corpus_words:,} of the new text's words in "
             f"the vocabulary{replayed}, {record.epochs} epoch(s) from learning rate {record.learning_rate:g}, "
@@ -162,7 +162,7 @@ class RoundStart:
                      corpus_words=self.updated.corpus_words, vocabulary_size=len(self.vocabulary),
                      words_added=self.updated.words_added, epochs=training.epochs,
                      learning_rate=training.learning_rate, start_step=step, started=now(),
-                     replay=data.replay if self.replay_words else 0.0, replay_words=self.replay_words)
+                     replay=data.replay, replay_words=self.replay_words)
 
 
 def planned_start(config: Config, directory: ModelDirectory, lines: tf.data.Dataset, vocabulary: Vocabulary,

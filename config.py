@@ -57,6 +57,9 @@ class DataConfig:
         shared_noise_words: K noise words drawn once per batch and scored against every pair in it, each
             weighted negatives / K; 0 draws `negatives` fresh noise words per pair, exactly as word2vec.
         lines_per_chunk: lines turned into pairs together, then shuffled among themselves.
+        corpus_files: the files the run trains on, filled in when it starts: for each, its absolute `path`, its
+            size in `bytes` and a `fingerprint` (see data_pipeline/corpus_identity.py); a resume refuses a corpus
+            that differs from them.
     """
 
     corpus: list[str] = field(default_factory=list, metadata=flag("--corpus", "text files or globs, plain or .gz", nargs="+"))
@@ -76,6 +79,7 @@ class DataConfig:
     shared_noise_words: int = field(default=32, metadata=flag(
         "--shared-noise-words", "noise words drawn once per batch and shared by its pairs (0: per pair)"))
     lines_per_chunk: int = 2048
+    corpus_files: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -180,9 +184,10 @@ class Config:
             raise UserError("--corpus and --tfds both name a corpus: give only one of them")
 
 
-# Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change.
+# Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change. The
+# corpus is compared by its files' content instead (training/preflight.py: settled_corpus_files).
 MODEL_DEFINING_FIELDS = {
-    "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab",
+    "data": ["tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab",
              "max_vocab_memory"],
     "model": ["embedding_dim"],
 }
@@ -241,8 +246,11 @@ def check_type(value: Any, field: dataclasses.Field, section: str) -> None:
         valid = isinstance(value, int) and not isinstance(value, bool)
     elif field.type is str:
         valid = isinstance(value, str)
+    elif field.type == list[dict]:
+        valid = isinstance(value, list) and all(isinstance(item, dict) for item in value)
     else:  # list[str]
         valid = isinstance(value, list) and all(isinstance(item, str) for item in value)
     if not valid:
-        kind = {float: "a finite number", int: "a whole number", str: "text"}.get(field.type, "a list of text")
+        kinds = {float: "a finite number", int: "a whole number", str: "text", list[dict]: "a list of objects"}
+        kind = kinds.get(field.type, "a list of text")
         raise UserError(f"{setting_name(section, field.name)} must be {kind}, not {value!r}")

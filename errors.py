@@ -1,10 +1,16 @@
-"""The one exception type for user mistakes: the entry points print its message on one line, no traceback."""
+"""The two exception types the entry points print on one line, no traceback: a user's mistake (exit code 2) and a
+machine that lacks what the run needs (exit code 1)."""
 
 import sys
 
 
 class UserError(ValueError):
     """A mistake in the user's input (a path, a flag, a corpus, a model directory) with a message saying the fix."""
+
+
+class ResourceError(Exception):
+    """The machine lacks what the run needs (disk space, a writable directory, memory): the message names what
+    could not be had, where, and what is left, and says what is intact and how to go on."""
 
 
 def warn(message: str) -> None:

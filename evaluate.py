@@ -17,6 +17,7 @@ import sys
 
 from cli import import_tensorflow_quietly, run_entry_point
 from errors import UserError
+from storage import write_text_atomically
 
 ANALOGY_RESTRICT_VOCAB = 30000  # the words searched for analogy answers: the most frequent 30k, as usually reported
 SIMILARITY_RESTRICT_VOCAB = 300000  # gensim's default for evaluate_word_pairs
@@ -99,7 +100,7 @@ def run(flags: argparse.Namespace) -> int:
             print(f"{word}: {listed}")
 
     if flags.json:
-        pathlib.Path(flags.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        write_text_atomically(pathlib.Path(flags.json), json.dumps(results, indent=2) + "\n", "the results")
     return 0
 
 

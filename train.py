@@ -14,7 +14,8 @@ import sys
 
 from cli import FlagParser, import_tensorflow_quietly, run_entry_point
 from config import Config
-from errors import UserError
+from errors import ResourceError, UserError
+from storage import shown, unwritable_reason, write_text_atomically
 
 
 def flag_parser() -> argparse.ArgumentParser:
@@ -65,22 +66,28 @@ def run(flags: argparse.Namespace) -> int:
     config.validate()  # Bad flag values fail here, in a second, before TensorFlow loads.
     if flags.neighbours < 0:
         raise UserError(f"--neighbours must be at least 0, not {flags.neighbours}")
+    if flags.metrics_file:
+        check_writable_file(pathlib.Path(flags.metrics_file), "--metrics-file")
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
     from training.distributed import distribution_for, train_distributed
 
     distribution = distribution_for(config.training.distribute)
     from model.neighbours import nearest_neighbours
+    from training.failures import explained_failures
     from training.loop import train
 
     # Read only when asked for: a damaged checkpoint must reach train()'s checks, which explain it in one line.
     before = checkpoint_progress(directory) if flags.metrics_file else (0, 0.0)
-    if distribution:
-        result = train_distributed(config, directory, distribution, max_steps=flags.max_steps)
-    else:
-        result = train(config, directory, max_steps=flags.max_steps)
+    with explained_failures(directory):
+        if distribution:
+            result = train_distributed(config, directory, distribution, max_steps=flags.max_steps)
+        else:
+            result = train(config, directory, max_steps=flags.max_steps)
     if result.interrupted_by:
         return 130 if result.interrupted_by == "SIGINT" else 143
+    if result.already_finished:
+        return 0
     print(f"trained {result.steps:,} steps in {directory.root} ({result.words_per_second:,.0f} words/s)")
     if flags.metrics_file:
         after = checkpoint_progress(directory)
@@ -89,7 +96,7 @@ def run(flags: argparse.Namespace) -> int:
                    "training_seconds": words / max(result.words_per_second, 1e-9),
                    "vocabulary_size": len(result.vocabulary), "embedding_dim": config.model.embedding_dim,
                    "batch_size": config.training.batch_size, "loss": config.training.loss}
-        pathlib.Path(flags.metrics_file).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        write_text_atomically(pathlib.Path(flags.metrics_file), json.dumps(metrics, indent=2) + "\n", "the metrics file")
 
     ids = result.vocabulary.ids()
     probes = [word for word in config.training.probe_words if word in ids]
@@ -100,6 +107,18 @@ def run(flags: argparse.Namespace) -> int:
             listed = ", ".join(f"{result.vocabulary.words[i]} {s:.2f}" for i, s in zip(row, row_scores))
             print(f"{word}: {listed}")
     return 0
+
+
+def check_writable_file(path: pathlib.Path, flag: str) -> None:
+    """Refuses, before a long run, a file that could not be written at its end: in a missing or unwritable folder."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a directory: name a file in it")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise UserError(f"{flag} {path}: the folder {shown(folder)} does not exist; create it first")
+    reason = unwritable_reason(folder)
+    if reason:
+        raise ResourceError(f"cannot write {flag} {path}: {shown(folder)} {reason}")
 
 
 def checkpoint_progress(directory) -> tuple[int, float]:

@@ -9,21 +9,26 @@ import pathlib
 import tensorflow as tf
 
 from errors import UserError
+from storage import shown
 
 EMBEDDED_CORPUS = pathlib.Path(__file__).resolve().parent.parent / "data" / "wordnet_glosses.txt.gz"
 
 
 def corpus_files(patterns: list[str]) -> list[str]:
-    """Expands files and globs in the given order; a pattern that matches nothing is an error, and so is a file
-    whose name and content disagree about gzip (it would be read as binary junk)."""
+    """Expands files and globs in the given order (a path naming a file is that file, whatever characters it holds);
+    a pattern that matches nothing is an error, and so is a file whose name and content disagree about gzip (it
+    would be read as binary junk)."""
     files = []
     for pattern in patterns:
         if tf.io.gfile.isdir(pattern):
-            glob = f"{pattern.rstrip('/')}/*.txt"
-            raise UserError(f"corpus path {pattern!r} is a directory: name its files, e.g. '{glob}'")
-        matches = sorted(path for path in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(path))
+            glob = f"{shown(pattern).rstrip('/')}/*.txt"
+            raise UserError(f"corpus path {shown(pattern)!r} is a directory: name its files, e.g. '{glob}'")
+        if tf.io.gfile.exists(pattern):  # A file named as it is, even when its name holds glob characters: "[1].txt".
+            matches = [pattern]
+        else:
+            matches = sorted(path for path in tf.io.gfile.glob(pattern) if not tf.io.gfile.isdir(path))
         if not matches:
-            raise UserError(f"corpus path {pattern!r} matches no file: check the path or the glob")
+            raise UserError(f"corpus path {shown(pattern)!r} matches no file: check the path or the glob")
         files.extend(matches)
     for path in files:
         check_compression(path)
@@ -36,12 +41,12 @@ def check_compression(path: str) -> None:
         with tf.io.gfile.GFile(path, "rb") as file:
             start = file.read(2)
     except tf.errors.OpError as error:
-        raise UserError(f"cannot read corpus file {path!r}: {error.message.splitlines()[0]}") from None
+        raise UserError(f"cannot read corpus file {shown(path)!r}: {error.message.splitlines()[0]}") from None
     gzipped = start == b"\x1f\x8b"
     if path.endswith(".gz") and start and not gzipped:
-        raise UserError(f"corpus file {path!r} ends in .gz but is not gzip-compressed: remove the .gz from its name")
+        raise UserError(f"corpus file {shown(path)!r} ends in .gz but is not gzip-compressed: remove the .gz from its name")
     if gzipped and not path.endswith(".gz"):
-        raise UserError(f"corpus file {path!r} is gzip-compressed: add .gz to its name so that it is decompressed")
+        raise UserError(f"corpus file {shown(path)!r} is gzip-compressed: add .gz to its name so that it is decompressed")
 
 
 def file_lines(files: list[str]) -> tf.data.Dataset:

@@ -2,7 +2,7 @@
 
 import collections
 import dataclasses
-import os
+import pathlib
 from collections.abc import Callable
 
 import numpy as np
@@ -11,6 +11,7 @@ import tensorflow as tf
 import errors
 from data_pipeline.tokenize import non_text_bytes, tokenize
 from errors import UserError
+from storage import write_atomically
 
 HEADER = "word\tcount"
 
@@ -41,12 +42,14 @@ class Vocabulary:
         return tf.lookup.StaticHashTable(initializer, default_value=-1)
 
     def save(self, path: str) -> None:
-        """Writes `word<TAB>count` lines under a header, atomically (temporary file, then rename)."""
-        temporary = f"{path}.tmp"
-        with open(temporary, "w", encoding="utf-8") as out:
+        """Writes `word<TAB>count` lines under a header, atomically (temporary file, then rename); a disk that is
+        full or read-only is a one-line ResourceError, and leaves no temporary file."""
+
+        def write(out) -> None:
             out.write(HEADER + "\n")
             out.writelines(f"{word}\t{count}\n" for word, count in zip(self.words, self.counts))
-        os.replace(temporary, path)
+
+        write_atomically(pathlib.Path(path), write, "the vocabulary")
 
     @classmethod
     def load(cls, path: str) -> "Vocabulary":

@@ -23,6 +23,7 @@ from tensorboard.plugins import projector
 from config import Config
 from data_pipeline.vocabulary import Vocabulary
 from model.neighbours import nearest_neighbours
+from storage import write_text_atomically
 
 RUN_NAME = "train"
 METADATA_FILE = "metadata.tsv"
@@ -123,10 +124,8 @@ class TrainingLog:
     def write_projector(self, step: int, embeddings: tf.Tensor) -> None:
         """Writes metadata.tsv, a checkpoint of E's first rows, and the config that ties them together,
         with paths relative to the run directory (TensorBoard refuses asset paths outside it)."""
-        metadata_path = self.run_dir / METADATA_FILE
-        temporary = metadata_path.with_suffix(".tsv.tmp")
-        temporary.write_text(projector_metadata(self.vocabulary, self.rows), encoding="utf-8")
-        temporary.replace(metadata_path)
+        write_text_atomically(self.run_dir / METADATA_FILE, projector_metadata(self.vocabulary, self.rows),
+                              "the projector snapshot")
         self.projected.assign(tf.convert_to_tensor(embeddings)[: self.rows])
         self.projector_checkpoints.save(checkpoint_number=step)
         config = projector.ProjectorConfig()

@@ -129,7 +129,8 @@ def address_space_available(proc: pathlib.Path) -> int | None:
     return max(limit - int(match.group(1)) * 1024, 0) if match else None
 
 
-def available_memory(proc: pathlib.Path = pathlib.Path("/proc"), cgroup_root: pathlib.Path = pathlib.Path("/sys/fs/cgroup"),
+def available_memory(proc: pathlib.Path = pathlib.Path("/proc"),
+                     cgroup_root: pathlib.Path = pathlib.Path("/sys/fs/cgroup"),
                      environ: dict | None = None) -> AvailableMemory | None:
     """The memory this process may still take, and which limit decides it; None where nothing can be measured."""
     environ = os.environ if environ is None else environ

@@ -96,7 +96,8 @@ def run(flags: argparse.Namespace) -> int:
                    "training_seconds": words / max(result.words_per_second, 1e-9),
                    "vocabulary_size": len(result.vocabulary), "embedding_dim": config.model.embedding_dim,
                    "batch_size": config.training.batch_size, "loss": config.training.loss}
-        write_text_atomically(pathlib.Path(flags.metrics_file), json.dumps(metrics, indent=2) + "\n", "the metrics file")
+        write_text_atomically(pathlib.Path(flags.metrics_file), json.dumps(metrics, indent=2) + "\n",
+                              "the metrics file")
 
     ids = result.vocabulary.ids()
     probes = [word for word in config.training.probe_words if word in ids]

@@ -60,7 +60,8 @@ def corpus_change(saved: list[dict], current: list[dict]) -> str | None:
     gone_paths = {file["path"]: file for file in gone}
     changed = [(gone_paths[file["path"]], file) for file in new if file["path"] in gone_paths]
     changed_paths = {file["path"] for _, file in changed}
-    parts = [f"{shown(now['path'])} changed ({then['bytes']:,} bytes then, {now['bytes']:,} now)" for then, now in changed]
+    parts = [f"{shown(now['path'])} changed ({then['bytes']:,} bytes then, {now['bytes']:,} now)"
+             for then, now in changed]
     added = [shown(file["path"]) for file in new if file["path"] not in changed_paths]
     removed = [shown(file["path"]) for file in gone if file["path"] not in changed_paths]
     if added:

@@ -9,6 +9,7 @@ seeded by (seed, epoch, chunk), so a resumed run regenerates exactly the batches
 import numpy as np
 import tensorflow as tf
 
+from data_pipeline.sources import text_chunks
 from data_pipeline.tokenize import tokenize
 from data_pipeline.vocabulary import Vocabulary, unigram_probabilities
 
@@ -76,8 +77,9 @@ def noise_words(table: tf.Tensor, shape: tf.Tensor, seed: tf.Tensor) -> tf.Tenso
 
 def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str,
               lines_per_chunk: int = 2048, max_chunk_words: int = MAX_CHUNK_WORDS) -> tf.data.Dataset:
-    """Chunks of `lines_per_chunk` lines as ragged [lines, words] int32 ids, out-of-vocabulary tokens dropped; a
-    chunk of more than `max_chunk_words` words is cut into pieces of that many (see `cut_into_pieces`).
+    """Chunks of `lines_per_chunk` lines as ragged [lines, words] int32 ids, out-of-vocabulary tokens dropped. Long
+    lines and chunks of much text are cut first (`text_chunks`), and a chunk of more than `max_chunk_words` words is
+    cut into pieces of that many (`cut_into_pieces`).
 
     This is the expensive, epoch-independent part of the pipeline (regex, lowercasing, hashing), worth
     caching after the first epoch.
@@ -88,7 +90,7 @@ def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str
         ids = tf.ragged.map_flat_values(table.lookup, tokenize(chunk_lines, token_pattern))
         return cut_into_pieces(tf.ragged.boolean_mask(ids, ids >= 0), max_chunk_words)
 
-    chunks = lines.batch(lines_per_chunk).map(ids_of, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    chunks = text_chunks(lines, lines_per_chunk).map(ids_of, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return chunks.unbatch()
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 import errors
+from data_pipeline.sources import text_chunks
 from data_pipeline.tokenize import non_text_bytes, tokenize
 from errors import UserError
 from storage import write_atomically
@@ -94,7 +95,7 @@ def count_corpus(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: in
         return words, counts, total, tf.reduce_sum(invalid), tf.reduce_sum(control)
 
     found, min_reduce = CorpusCount(collections.Counter()), 1
-    chunks = lines.batch(lines_per_chunk).map(distinct_words, num_parallel_calls=tf.data.AUTOTUNE)
+    chunks = text_chunks(lines, lines_per_chunk).map(distinct_words, num_parallel_calls=tf.data.AUTOTUNE)
     try:
         for words, chunk_counts, total, invalid, control in chunks.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
             found.words.update(dict(zip(words.tolist(), chunk_counts.tolist())))

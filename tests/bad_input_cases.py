@@ -211,7 +211,8 @@ CASES = [
     Case("memory-dim", "a vector size too large for the memory", ["--corpus", "corpus.txt", "--min-count", "1",
          "--dim", "100000000000"],
          r"this run needs about [\d.]+ TB of memory and [\d.]+ [KMGT]?B \(.*\) is available, [\d.]+ TB of it for E and "
-         r"W \(14 words x dim 100,000,000,000, 3 copies at the peak\): keep fewer words"),
+         r"W \(14 words x dim 100,000,000,000, 3 copies at the peak\): lower --dim to [\d,]+ or less, or keep fewer "
+         r"words"),
     Case("memory-full-softmax", "--loss full with a batch x vocabulary too large for the memory",
          ["--corpus", "corpus.txt", "--min-count", "1", "--loss", "full", "--batch-size", "1000000000000"],
          r"this run needs about [\d.]+ PB of memory .* for the full softmax's logits \(1,000,000,000,000 pairs x 14 "

@@ -41,7 +41,8 @@ def test_the_estimate_of_a_tiny_run_worked_out_by_hand():
 
 
 def test_the_full_softmax_adds_its_logits_and_a_dense_gradient_of_w():
-    needs = {need.what.split(" (")[0]: need.bytes for need in training_needs(tiny_config(loss="full", batch_size=4), 10)}
+    config = tiny_config(loss="full", batch_size=4)
+    needs = {need.what.split(" (")[0]: need.bytes for need in training_needs(config, 10)}
     assert needs["the full softmax's logits"] == 3 * 4 * 10 * 4  # Logits, probabilities and their gradient: B x V.
     assert needs["E and W"] == 4 * (5 * 10 * 2 + 2 * 10)  # Two more V x D copies: W's gradient and its scaled copy.
 
@@ -171,5 +172,5 @@ def test_an_allocation_that_fails_at_run_time_is_one_line_not_an_allocator_trace
         env={**os.environ, "WORD2VEC_MEMORY_AVAILABLE": "1T", "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert result.returncode == 1, result.stderr
     assert re.fullmatch(r"error: out of memory: TensorFlow could not allocate a tensor of shape \[14, 200,000,000\] "
-                        r"\(11.2 GB\) with 1.0 TB \(WORD2VEC_MEMORY_AVAILABLE\) available; lower --batch-size or --dim, "
-                        r"or keep fewer words \(--max-vocab, --min-count\)\n", result.stderr), result.stderr
+                        r"\(11.2 GB\) with 1.0 TB \(WORD2VEC_MEMORY_AVAILABLE\) available; lower --batch-size or "
+                        r"--dim, or keep fewer words \(--max-vocab, --min-count\)\n", result.stderr), result.stderr

@@ -73,7 +73,8 @@ def training_needs(config: Config, vocabulary_size: int, corpus_words: int = 0,
                           "share noise words across the batch (--shared-noise-words 32)"))
     if id_cache_in_memory:
         needs.append(Need(f"the token-id cache ({corpus_words:,} words on a tmpfs, which holds it in memory)",
-                          corpus_words * FLOAT_BYTES * 5 // 4, otherwise="put --model-dir on a disk rather than a tmpfs"))
+                          corpus_words * FLOAT_BYTES * 5 // 4,
+                          otherwise="put --model-dir on a disk rather than a tmpfs"))
     projector_rows = min(config.training.projector_rows, words)
     needs.append(Need(f"the projector's {projector_rows:,} rows of E", 2 * projector_rows * dim * FLOAT_BYTES,
                       "--projector-rows"))
@@ -110,7 +111,8 @@ def check_training_memory(config: Config, vocabulary_size: int, corpus_words: in
     largest = largest_fitting(config, biggest.flag, available.bytes, vocabulary_size, corpus_words,
                               id_cache_in_memory) if biggest.flag else 0
     if largest:
-        fix = f"lower {biggest.flag} to {largest:,} or less" + (f", or {biggest.otherwise}" if biggest.otherwise else "")
+        fix = f"lower {biggest.flag} to {largest:,} or less"
+        fix += f", or {biggest.otherwise}" if biggest.otherwise else ""
     else:
         fix = biggest.otherwise or "run it on a machine with more memory"
     raise UserError(f"this run needs about {size_text(total)} of memory and {available} is available, "
@@ -134,4 +136,5 @@ def check_counting_memory(max_vocab_memory: int, corpus_bytes: int | None,
     fitting = available.bytes // BYTES_PER_COUNTED_WORD
     raise UserError(f"counting the corpus may hold up to {bound:,} distinct words in about "
                     f"{size_text(bound * BYTES_PER_COUNTED_WORD)} of memory and {available} is available: "
-                    f"lower --max-vocab-memory to {fitting:,} or less (the rarest words are then pruned while counting)")
+                    f"lower --max-vocab-memory to {fitting:,} or less (the rarest words are then pruned while "
+                    "counting)")

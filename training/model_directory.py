@@ -53,7 +53,8 @@ class ModelDirectory:
         if inside(self.logs):
             projector = ("embedding", "metadata.tsv", "projector_config", "checkpoint")  # training/tensorboard.py's
             parts = absolute.relative_to(os.path.abspath(self.logs)).parts
-            what = "the projector snapshot" if any(part.startswith(projector) for part in parts) else "TensorBoard events"
+            projected = any(part.startswith(projector) for part in parts)
+            what = "the projector snapshot" if projected else "TensorBoard events"
             return what, self.logs / parts[0] if len(parts) > 1 else self.logs
         if inside(self.id_cache):
             return "the token-id cache", self.id_cache

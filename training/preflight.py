@@ -2,8 +2,9 @@
 
 A mistake (a bad flag, an unusable corpus, a model directory from another run or damaged, a resume that would
 read other data, a run too big for the memory available) stops the run with one UserError, and a model directory
-training cannot write in with one ResourceError; either leaves the model directory exactly as it was. Only when every check has passed are vocab.tsv
-and then config.json written; config.json is written last, so a directory without it holds no run yet.
+training cannot write in with one ResourceError; either leaves the model directory exactly as it was. Only when
+every check has passed are vocab.tsv and then config.json written; config.json is written last, so a directory
+without it holds no run yet.
 """
 
 import fcntl

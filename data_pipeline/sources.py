@@ -78,7 +78,8 @@ def tfds_lines(name: str, split: str, feature: str, data_dir: str = "") -> tf.da
     finally:
         absl_logger.setLevel(level)
     if not prepared:
-        raise UserError(f"TFDS dataset {name!r} is not prepared in {builder.data_dir}; {prepare_hint(name, data_dir)}")
+        raise UserError(f"TFDS dataset {name!r} is not prepared in {shown(builder.data_dir)}; "
+                        f"{prepare_hint(name, data_dir)}")
     if split not in builder.info.splits:
         raise UserError(f"TFDS dataset {name!r} has no split {split!r}; it has {sorted(builder.info.splits)}")
     if feature not in builder.info.features:
@@ -88,7 +89,7 @@ def tfds_lines(name: str, split: str, feature: str, data_dir: str = "") -> tf.da
 
 
 def prepare_hint(name: str, data_dir: str) -> str:
-    where = f" --data_dir {data_dir}" if data_dir else ""
+    where = f" --data_dir {shown(data_dir)}" if data_dir else ""
     return f"prepare it where downloads work with `tfds build {name}{where}` and pass --tfds-data-dir"
 
 

@@ -27,10 +27,11 @@ from storage import first_missing, writing
 
 
 def write_export(trained: TrainedEmbeddings, base: pathlib.Path, version: int, formats: Sequence[str] = ("savedmodel",),
-                 overwrite: bool = False) -> pathlib.Path:
+                 overwrite: bool = False, exact_lookup: bool = False) -> pathlib.Path:
     """Writes `trained` in each of `formats` into `base/<version>/` atomically and returns that directory.
 
     An existing version is an error unless `overwrite`; then it is replaced only once the new one is complete.
+    With `exact_lookup` the SavedModel's signatures look words up as given instead of standardised as in training.
     """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -52,7 +53,7 @@ def write_export(trained: TrainedEmbeddings, base: pathlib.Path, version: int, f
             base.mkdir(parents=True, exist_ok=True)
             shutil.rmtree(temporary, ignore_errors=True)
             temporary.mkdir()
-            write_formats(trained, temporary, formats)
+            write_formats(trained, temporary, formats, exact_lookup)
             move_into_place(temporary, final)
         except BaseException:
             shutil.rmtree(created or temporary, ignore_errors=True)
@@ -60,9 +61,10 @@ def write_export(trained: TrainedEmbeddings, base: pathlib.Path, version: int, f
     return final
 
 
-def write_formats(trained: TrainedEmbeddings, directory: pathlib.Path, formats: Sequence[str]) -> None:
+def write_formats(trained: TrainedEmbeddings, directory: pathlib.Path, formats: Sequence[str],
+                  exact_lookup: bool = False) -> None:
     if "savedmodel" in formats:
-        server = WordVectorServer(trained.words, trained.vectors, trained.token_pattern)
+        server = WordVectorServer(trained.words, trained.vectors, trained.token_pattern, exact_lookup)
         tf.saved_model.save(server, str(directory), signatures=server.signatures())
     if "word2vec" in formats:
         write_word2vec_text(directory / WORD2VEC_TEXT, trained.words, trained.vectors)

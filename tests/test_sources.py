@@ -77,3 +77,13 @@ def test_a_chunk_with_much_text_is_split_in_order_and_one_within_the_limits_is_k
     chunks = [chunk.numpy().tolist() for chunk in text_chunks(lines, 4, max_chunk_bytes=12)]
     assert [len(chunk) for chunk in chunks] == [3, 1, 3, 1, 2]
     assert [len(chunk.numpy()) for chunk in text_chunks(lines, 4)] == [4, 4, 2]
+
+
+@pytest.mark.parametrize("name, suggestion", [
+    ("imdb_review", "did you mean imdb_reviews?"),  # TFDS's catalogue has imdb_reviews.
+    ("no_such_dataset_xyz", "check the spelling (tfds.list_builders() lists the names TFDS knows)"),
+])
+def test_an_unknown_tfds_name_is_called_unknown_with_the_closest_known_names(tmp_path, name, suggestion):
+    with pytest.raises(UserError) as raised:
+        corpus_lines([], tfds_name=name, tfds_data_dir=str(tmp_path))
+    assert str(raised.value) == f"TFDS knows no dataset named {name!r}: {suggestion}"

@@ -90,10 +90,12 @@ def failed_write(error: BaseException) -> tuple[str, str] | None:
     message = getattr(error, "message", None)  # Only TensorFlow's OpError carries one.
     if not isinstance(message, str):
         return None
-    first_line = re.sub(r"\{\{[^}]*\}\}\s*", "", message).strip().split("\n")[0]
-    for text, reason in TENSORFLOW_REASONS.items():
-        if f"; {text}" in first_line:
-            return first_line.split(f"; {text}")[0].strip(), reason
+    # Eager ops put `PATH; REASON` on the first line; a compiled function's "Graph execution error" puts it after
+    # the Python lines of the op that failed.
+    for line in re.sub(r"\{\{[^}]*\}\}\s*", "", message).strip().split("\n"):
+        for text, reason in TENSORFLOW_REASONS.items():
+            if f"; {text}" in line:
+                return line.split(f"; {text}")[0].strip(), reason
     return None
 
 

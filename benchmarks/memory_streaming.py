@@ -120,7 +120,7 @@ def markdown(command: str, rows: list[dict], growth: float) -> str:
     verdict = "within" if growth < TARGET_GROWTH else "OVER"
     summary = (f"Peak growth from {in_lines[0]['repeats']}x to {in_lines[-1]['repeats']}x: {100 * growth:+.1f}% "
                f"({verdict} the {100 * TARGET_GROWTH:.0f}% target).")
-    lines += ["", summary]
+    lines += ["", summary] if in_lines[0]["repeats"] != in_lines[-1]["repeats"] else [""]
     for one_line in (row for row in rows if row["lines"] == 1):
         same = next(row for row in in_lines if row["repeats"] == one_line["repeats"])
         lines.append(f"The {one_line['repeats']}x text as one line of {one_line['words']:,} words: peak "

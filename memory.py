@@ -14,6 +14,7 @@ import pathlib
 import re
 import resource
 
+from errors import UserError
 from storage import size_text
 
 OVERRIDE = "WORD2VEC_MEMORY_AVAILABLE"
@@ -40,7 +41,7 @@ def parse_size(text: str) -> int:
     """`123`, `1.5G`, `800M` -> bytes (powers of 1000, as `size_text` prints them)."""
     match = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]?)B?\s*", text.upper())
     if not match:
-        raise ValueError(f"{OVERRIDE}={text!r} is not a size: give bytes, or a number with K, M, G or T")
+        raise UserError(f"{OVERRIDE}={text!r} is not a size: give bytes, or a number with K, M, G or T")
     return int(float(match.group(1)) * SUFFIXES[match.group(2)])
 
 
@@ -167,6 +168,9 @@ def out_of_memory_line(error: BaseException, hint: str) -> str | None:
             what += f" ({size_text(size)})" if size is not None else ""
     else:
         return None
-    available = available_memory()
+    try:
+        available = available_memory()
+    except UserError:  # A malformed override: the line still says what failed.
+        available = None
     left = f" with {available} available" if available else ""
     return f"out of memory: {what}{left}; {hint}"

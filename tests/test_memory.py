@@ -98,7 +98,7 @@ def test_the_memory_available_here_is_measured():
     assert available_memory(environ={"WORD2VEC_MEMORY_AVAILABLE": "1.5G"}) == AvailableMemory(
         1_500_000_000, "WORD2VEC_MEMORY_AVAILABLE")
     assert parse_size("800M") == parse_size("800MB") == 800_000_000
-    with pytest.raises(ValueError, match="is not a size"):
+    with pytest.raises(UserError, match="WORD2VEC_MEMORY_AVAILABLE='lots' is not a size"):
         parse_size("lots")
 
 

@@ -70,6 +70,10 @@ def run(flags: argparse.Namespace) -> int:
     if flags.max_steps < 0:
         raise UserError("--max-steps must be 0 (no limit) or more")
     directory = ModelDirectory(pathlib.Path(flags.model_dir))
+    if "[" in str(directory.root.absolute()):
+        # TensorFlow finds a checkpoint's files through a glob, where "[2024]" matches one character, not itself.
+        raise UserError(f"--model-dir {flags.model_dir}: TensorFlow cannot read checkpoints in a folder whose path "
+                        "holds '[': choose a --model-dir without brackets")
     requested, explicit = requested_config(flags)
     config = resolved_config(directory.saved_config(), requested, explicit)
     config.validate()  # Bad flag values fail here, in a second, before TensorFlow loads.
@@ -141,7 +145,9 @@ def checkpoint_progress(directory) -> tuple[int, float, int]:
     number of epochs once training is complete. (0, 0.0, 0) before the first checkpoint."""
     import tensorflow as tf
 
-    latest = tf.train.latest_checkpoint(str(directory.checkpoints))
+    from training.checkpoints import latest_listed_checkpoint
+
+    latest = latest_listed_checkpoint(str(directory.checkpoints))
     if latest is None:
         return 0, 0.0, 0
     return tuple(kind(tf.train.load_variable(latest, f"progress/{name}/.ATTRIBUTES/VARIABLE_VALUE"))

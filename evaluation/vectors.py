@@ -100,7 +100,10 @@ def load_model_directory(model_dir: str | pathlib.Path) -> WordVectors:
 
     root = pathlib.Path(model_dir)
     checkpoints, vocabulary_path = root / "checkpoints", root / "vocab.tsv"
-    latest = tf.train.latest_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    # Not tf.train.latest_checkpoint, which globs the path: a folder named `runs [2024]` would hold no checkpoint.
+    state = tf.train.get_checkpoint_state(str(checkpoints)) if checkpoints.is_dir() else None
+    latest = state.model_checkpoint_path if state and tf.io.gfile.exists(f"{state.model_checkpoint_path}.index") \
+        else None
     if latest is None or not vocabulary_path.exists():
         raise UserError(f"{root} holds no trained model (no checkpoint or no vocab.tsv): train one with train.py")
     words = Vocabulary.load(str(vocabulary_path)).words

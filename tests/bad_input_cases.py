@@ -217,7 +217,7 @@ CASES = [
          r"words"),
     Case("memory-full-softmax", "--loss full with a batch x vocabulary too large for the memory",
          ["--corpus", "corpus.txt", "--min-count", "1", "--loss", "full", "--batch-size", "1000000000000"],
-         r"this run needs about [\d.]+ PB of memory .* for the full softmax's logits \(1,000,000,000,000 pairs x 14 "
+         r"this run needs about [\d.]+ [TP]B of memory .* for the full softmax's logits \(1,000,000,000,000 pairs x 14 "
          r"words, 3 copies\): lower --batch-size to [\d,]+ or less, or choose --loss negative"),
     # Disks that are full or read-only.
     Case("metrics-file-folder", "a --metrics-file in a folder that does not exist",

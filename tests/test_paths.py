@@ -1,5 +1,6 @@
-"""Paths with spaces, non-ASCII letters and glob characters work everywhere a path goes: the corpus, the model
-directory (checkpoints, TensorBoard, the projector), the export directory, --metrics-file and evaluate's --json."""
+"""Paths with spaces and non-ASCII letters work everywhere a path goes: the corpus, the model directory (checkpoints,
+TensorBoard, the projector), the export directory, --metrics-file and evaluate's --json; glob characters work in
+corpus names, and a --model-dir whose path holds '[' (where TensorFlow cannot find checkpoints) is refused."""
 
 import json
 
@@ -8,8 +9,8 @@ from conftest import TOPIC_LINES, run_script, tiny_flags
 
 
 @pytest.mark.slow
-def test_train_export_and_evaluate_in_folders_with_spaces_non_ascii_letters_and_brackets(tmp_path):
-    folder = tmp_path / "données d'été [2024] 东京"
+def test_train_export_and_evaluate_in_folders_with_spaces_and_non_ascii_letters(tmp_path):
+    folder = tmp_path / "données d'été 2024 东京"
     folder.mkdir()
     corpus = folder / "corpus ü [1].txt"  # "[1]" would be a glob character class if the name were globbed.
     corpus.write_text("\n".join(TOPIC_LINES * 25) + "\n", encoding="utf-8")
@@ -38,3 +39,11 @@ def test_train_export_and_evaluate_in_folders_with_spaces_non_ascii_letters_and_
     resumed = run_script("train.py", *tiny_flags(corpus, model), "--epochs", "2")
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from" in resumed.stdout
+
+
+def test_a_model_dir_whose_path_holds_a_bracket_is_refused_in_one_line(tmp_path):
+    refused = run_script("train.py", "--model-dir", str(tmp_path / "runs [2024]"), "--epochs", "1")
+    assert refused.returncode == 2
+    assert refused.stderr == (f"error: --model-dir {tmp_path / 'runs [2024]'}: TensorFlow cannot read checkpoints in "
+                              "a folder whose path holds '[': choose a --model-dir without brackets\n")
+    assert not (tmp_path / "runs [2024]").exists()

@@ -69,6 +69,15 @@ def finished_run_message(directory, progress: Progress, epochs: int) -> str | No
             f"run again with --epochs {done + 1} or more")
 
 
+def latest_listed_checkpoint(folder: str) -> str | None:
+    """The checkpoint the folder's list names last, if its files are there; None otherwise. Unlike
+    tf.train.latest_checkpoint, which globs the path, this finds it in folders whose names hold glob characters
+    (`runs [2024]`)."""
+    state = tf.train.get_checkpoint_state(folder) if tf.io.gfile.isdir(folder) else None
+    path = state.model_checkpoint_path if state else ""
+    return path if path and tf.io.gfile.exists(f"{path}.index") else None
+
+
 def training_checkpoint(model: SkipGram, optimizer: BatchSGD, progress: Progress) -> tf.train.Checkpoint:
     """Names the variables as the design does: E, W (one row per word) and W's bias."""
     return tf.train.Checkpoint(

@@ -6,11 +6,10 @@ import contextlib
 import re
 from collections.abc import Iterator
 
-import tensorflow as tf
-
 from errors import ResourceError, UserError
 from memory import out_of_memory_line
 from storage import WriteError, failed_write, shown
+from training.checkpoints import latest_listed_checkpoint
 from training.model_directory import ModelDirectory
 from training.preflight import remove_unfinished_checkpoint_writes
 
@@ -21,7 +20,7 @@ def what_is_intact(directory: ModelDirectory, reason: str) -> str:
     """The latest listed checkpoint, which a failed write never touches, and how to go on from it."""
     fix = "free some space" if "space" in reason or "quota" in reason or "too large" in reason else \
         "make it writable"
-    latest = tf.train.latest_checkpoint(str(directory.checkpoints)) if directory.checkpoints.is_dir() else None
+    latest = latest_listed_checkpoint(str(directory.checkpoints))
     if latest is None:
         return f"no checkpoint had been saved yet: {fix} and run the same command again to start afresh"
     step = re.search(r"ckpt-(\d+)$", latest)

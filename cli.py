@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 from collections.abc import Callable
 
 from errors import ResourceError, UserError
@@ -60,6 +61,10 @@ class FlagHelpFormatter(argparse.RawDescriptionHelpFormatter):
             return f"{action.help} (required)"
         return f"{action.help} (default: {default.replace('%', '%%')})"
 
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # A long default (the token pattern) stays whole on its line, so it can be copied from --help.
+        return textwrap.wrap(" ".join(text.split()), width, break_long_words=False, break_on_hyphens=False)
+
 
 def shown_default(action: argparse.Action) -> str:
     """A flag's default as a user reads it: `shown_default` when the flag sets one (for defaults that are not a
@@ -86,7 +91,8 @@ def value_text(value) -> str:
 
 def run_entry_point(run: Callable[[], int], debug: bool = False,
                     out_of_memory_hint: str = "free memory, or run it on a machine with more") -> int:
-    """Runs an entry point; a UserError becomes one line on stderr and exit code 2 (a traceback with --debug).
+    """Runs an entry point; a UserError becomes one line on stderr and exit code 2, or 3 for training that
+    diverged (a traceback with --debug).
 
     What the machine lacks is one line and exit code 1: a ResourceError, and any write refused for lack of space
     or permission or allocation that failed for lack of memory that reaches here without one; so is any other
@@ -111,7 +117,7 @@ def run_entry_point(run: Callable[[], int], debug: bool = False,
 def one_line_for(error: Exception, out_of_memory_hint: str) -> tuple[str | None, int]:
     """The line and exit code an error gets on the way out; (None, 0) for a bug, which keeps its traceback."""
     if isinstance(error, UserError):
-        return str(error), 2
+        return str(error), error.exit_code
     if isinstance(error, ResourceError):
         return str(error), 1
     failure = failed_write(error)

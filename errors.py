@@ -7,6 +7,14 @@ import sys
 class UserError(ValueError):
     """A mistake in the user's input (a path, a flag, a corpus, a model directory) with a message saying the fix."""
 
+    exit_code = 2
+
+
+class TrainingDiverged(UserError):
+    """Training stopped because a loss or a value of E or W stopped being finite (training/guard.py)."""
+
+    exit_code = 3
+
 
 class ResourceError(Exception):
     """The machine lacks what the run needs (disk space, a writable directory, memory): the message names what

@@ -6,6 +6,7 @@
     model_dir/logs/            TensorBoard: scalars, text and the projector (E only)
     model_dir/id-cache/        the token ids of the corpus while a run trains (removed when it ends, and by the
                                next run if it was killed)
+    model_dir/best/            with --keep-best: the checkpoint of the best epoch so far, and best.json
 """
 
 import dataclasses
@@ -13,7 +14,7 @@ import os
 import pathlib
 import re
 
-from config import MODEL_DEFINING_FIELDS, Config
+from config import CORPUS_FIELDS, MODEL_DEFINING_FIELDS, PER_RUN_FIELDS, Config
 from errors import UserError
 from storage import write_text_atomically
 
@@ -58,10 +59,20 @@ class ModelDirectory:
             return what, self.logs / parts[0] if len(parts) > 1 else self.logs
         if inside(self.id_cache):
             return "the token-id cache", self.id_cache
+        if inside(self.best):
+            number = re.search(r"best-(\d+)", str(absolute.relative_to(os.path.abspath(self.best))))
+            what = "the best epoch's record" if absolute.name.startswith("best.json") else \
+                f"the best checkpoint best-{number.group(1)}" if number else "the best checkpoint"
+            return what, self.best
         for file, what in ((self.vocabulary_path, "the vocabulary"), (self.config_path, "the config")):
             if absolute.parent == file.absolute().parent and absolute.name.startswith(file.name):  # vocab.tsv.tmp
                 return what, file
         return "a file", pathlib.Path(path)
+
+    @property
+    def best(self) -> pathlib.Path:
+        """The checkpoint of the best epoch by --keep-best's score, with best.json saying which."""
+        return self.root / "best"
 
     def saved_config(self) -> Config | None:
         if not self.config_path.exists():
@@ -91,16 +102,32 @@ def resolved_config(saved: Config | None, requested: Config, explicit: set[tuple
     """The config to run with: the saved one (if any) with the explicitly given flags applied on top.
 
     A flag that changes the vocabulary or the shape of E and W cannot continue a saved run: that is an error
-    naming the flag, never a silent mix of two configurations.
+    naming the flag, never a silent mix of two configurations. Another corpus is the one exception: with
+    --update-vocab or --keep-vocab it is the text of a new round of training (training/continuation.py).
     """
     if saved is None:
         return requested
+    new_round = requested.data.update_vocab or requested.data.keep_vocab
     for section, name in sorted(explicit):
         old, new = getattr(getattr(saved, section), name), getattr(getattr(requested, section), name)
-        if name in MODEL_DEFINING_FIELDS.get(section, []) and old != new:
+        if name in MODEL_DEFINING_FIELDS.get(section, []) and old != new and not (name in CORPUS_FIELDS and new_round):
+            if name in CORPUS_FIELDS:
+                raise UserError(
+                    f"{name}={new!r} is not the text this --model-dir trains on ({name}={old!r}): add --update-vocab "
+                    "to continue training on it and add its new words, or --keep-vocab to continue with the "
+                    "vocabulary unchanged; or train in a new --model-dir"
+                )
             raise UserError(
                 f"{name}={new!r} contradicts the run saved in this --model-dir ({name}={old!r}); "
                 "drop the flag to resume, or train in a new --model-dir"
             )
         setattr(getattr(saved, section), name, new)
+    if new_round and any(name in CORPUS_FIELDS for _, name in explicit):
+        for name in CORPUS_FIELDS:  # The new round's text replaces the old whole: files by a TFDS set, say.
+            setattr(saved.data, name, getattr(requested.data, name))
+    if new_round and ("training", "learning_rate") not in explicit:
+        saved.training.learning_rate = saved.training.update_learning_rate
+    for section, names in PER_RUN_FIELDS.items():
+        for name in names:
+            setattr(getattr(saved, section), name, getattr(getattr(requested, section), name))
     return saved

@@ -23,8 +23,10 @@ from data_pipeline.vocabulary import Vocabulary, build_vocabulary
 from errors import ResourceError, UserError, warn
 from storage import WriteError, file_system_type, first_missing, shown, unwritable_reason, writing
 from training.checkpoints import LAYOUT_KEY, SINGLE_PROCESS, describe_layout
+from training.continuation import planned_start
 from training.memory_estimate import check_counting_memory, check_training_memory
 from training.model_directory import ModelDirectory
+from training.rounds import discard_uncommitted_update
 from training.tensorboard import RUN_NAME
 
 CHECKPOINT_STATE = "checkpoint"  # The file in which tf.train.CheckpointManager lists the checkpoints.
@@ -56,19 +58,28 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
                                       data.max_vocab_memory)
         config.model.vocabulary_size = len(vocabulary)
     if checkpoint:
-        check_checkpoint(checkpoint, config, replicas)
-    check_training_memory(config, len(vocabulary), vocabulary.total_words,
+        check_checkpoint(checkpoint, config)
+    # A new round on other text, or pretrained vectors: checked here, written last (training/continuation.py).
+    start = planned_start(config, directory, lines, vocabulary, checkpoint, resuming)
+    trained = start.vocabulary if start else vocabulary
+    if checkpoint and not (start and start.new_text):  # A new round starts its data position afresh.
+        check_position_layout(checkpoint, config.training.batch_size, replicas)
+    check_training_memory(config, len(trained), trained.total_words,
                           id_cache_in_memory=file_system_type(directory.root) in ("tmpfs", "ramfs"))
-    if not resuming:
-        check_training_pairs(config, lines, vocabulary)
-    save_run_files(config, directory, vocabulary if not resuming else None)
+    if not resuming or (start and start.new_text):
+        check_training_pairs(config, lines, trained)
+    save_run_files(config, directory, vocabulary if not resuming else None, config_too=start is None)
     remove_unfinished_checkpoint_writes(directory)
+    discard_uncommitted_update(directory)
     shutil.rmtree(directory.id_cache, ignore_errors=True)  # A killed run's token ids: the lock says it is gone.
+    if start:
+        return start.write(directory, config)
     return vocabulary
 
 
-def save_run_files(config: Config, directory: ModelDirectory, vocabulary: Vocabulary | None) -> None:
-    """Writes vocab.tsv (when given) and then config.json. If a write fails (a full disk), a model directory this
+def save_run_files(config: Config, directory: ModelDirectory, vocabulary: Vocabulary | None,
+                   config_too: bool = True) -> None:
+    """Writes vocab.tsv (when given) and then config.json (unless a new start writes it later). If a write fails (a full disk), a model directory this
     call created is removed again, so that a refused run leaves nothing behind."""
     created = first_missing(directory.root)
     try:
@@ -77,7 +88,8 @@ def save_run_files(config: Config, directory: ModelDirectory, vocabulary: Vocabu
         hold_lock(directory)
         if vocabulary is not None:
             vocabulary.save(str(directory.vocabulary_path))
-        directory.save_config(config)
+        if config_too:
+            directory.save_config(config)
     except WriteError as error:
         if created is not None:
             release_lock(directory)
@@ -89,8 +101,8 @@ def save_run_files(config: Config, directory: ModelDirectory, vocabulary: Vocabu
 def check_writable(directory: ModelDirectory) -> None:
     """Refuses, in one line and before anything is read or written, a model directory that training cannot write
     in: on a read-only file system, or without permission. Reading it (export.py, evaluate.py) still works."""
-    places = [place for place in (directory.root, directory.checkpoints, directory.logs, directory.logs / RUN_NAME)
-              if place.is_dir()]
+    places = [place for place in (directory.root, directory.checkpoints, directory.logs, directory.logs / RUN_NAME,
+                                  directory.best) if place.is_dir()]
     if not places:  # A new model directory: its nearest existing parent must take it.
         places = [next(parent for parent in directory.root.absolute().parents if parent.exists())]
     for place in places:
@@ -111,29 +123,35 @@ def settled_corpus_files(data: DataConfig) -> list[str]:
     identity (absolute paths, sizes, fingerprints) is then recorded in `data.corpus_files`; empty for TFDS.
 
     Patterns in `data.corpus` are made absolute first, so that a resume from another directory reads the same
-    files. The same content moved elsewhere is the same corpus; anything else is refused, saying what changed:
-    the saved vocabulary and data position belong to the old corpus.
+    files. The same content moved elsewhere is the same corpus; anything else is refused, saying what changed (the
+    saved vocabulary and data position belong to the old corpus), unless --update-vocab or --keep-vocab makes it
+    the text of a new round (training/continuation.py).
     """
     if data.tfds_data_dir:
         data.tfds_data_dir = absolute_path(data.tfds_data_dir)
     if data.tfds_name:
+        data.corpus_files = []
         return []
     data.corpus = [absolute_path(pattern) for pattern in data.corpus]
     files = corpus_files(data.corpus) if data.corpus else [str(EMBEDDED_CORPUS)]
     current = corpus_identity(files)
-    change = corpus_change(data.corpus_files, current) if data.corpus_files else None
+    new_round = data.update_vocab or data.keep_vocab
+    change = corpus_change(data.corpus_files, current) if data.corpus_files and not new_round else None
     if change:
         raise UserError(
             f"the corpus is not the one this run trained on: {change}; its vocabulary and data position belong to "
-            "the files listed as corpus_files in config.json: give --corpus those files, or train in a new --model-dir"
+            "the files listed as corpus_files in config.json: add --update-vocab to continue training on it and add "
+            "its new words, or --keep-vocab to continue with the vocabulary unchanged; or give --corpus those files, "
+            "or train in a new --model-dir"
         )
     data.corpus_files = current
     return files
 
 
 def remove_unfinished_checkpoint_writes(directory: ModelDirectory) -> None:
-    """A checkpoint write killed midway leaves a ckpt-N_temp folder that no listed checkpoint refers to."""
-    for folder in directory.checkpoints.glob("ckpt-*_temp"):
+    """A checkpoint write killed midway leaves a ckpt-N_temp folder (best-N_temp for --keep-best's) that no listed
+    checkpoint refers to."""
+    for folder in [*directory.checkpoints.glob("ckpt-*_temp"), *directory.best.glob("best-*_temp")]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -225,9 +243,8 @@ def listed_checkpoint(directory: ModelDirectory) -> str | None:
     return listed.model_checkpoint_path
 
 
-def check_checkpoint(path: str, config: Config, replicas: int = SINGLE_PROCESS) -> None:
-    """Reads every tensor of the checkpoint (each is checksummed), compares E, W and W's bias with the config, and
-    its data position's layout with this run's."""
+def check_checkpoint(path: str, config: Config) -> None:
+    """Reads every tensor of the checkpoint (each is checksummed) and compares E, W and W's bias with the config."""
     try:
         reader = tf.train.load_checkpoint(path)
         shapes = reader.get_variable_to_shape_map()
@@ -241,6 +258,8 @@ def check_checkpoint(path: str, config: Config, replicas: int = SINGLE_PROCESS) 
         ) from None
     vocabulary_size, dim = config.model.vocabulary_size, config.model.embedding_dim
     expected = {"E": [vocabulary_size, dim], "W": [vocabulary_size, dim], "W_bias": [vocabulary_size]}
+    if config.training.lock_init_vectors:
+        expected["E_lock"] = [vocabulary_size]
     for variable, shape in expected.items():
         found = shapes.get(f"{variable}/.ATTRIBUTES/VARIABLE_VALUE")
         if found != shape:
@@ -248,7 +267,6 @@ def check_checkpoint(path: str, config: Config, replicas: int = SINGLE_PROCESS) 
                 f"checkpoint {path} holds {variable} of shape {found}, but config.json and vocab.tsv make {shape}: "
                 "it comes from another run; train in a new --model-dir"
             )
-    check_position_layout(path, config.training.batch_size, replicas)
 
 
 def check_position_layout(path: str, batch_size: int, replicas: int) -> None:

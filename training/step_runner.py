@@ -20,17 +20,22 @@ def linear_decay(start: float, floor_ratio: float, total_words: float) -> Callab
 
 
 def make_step_runner(train_step: Callable, progress: Progress, learning_rate: Callable) -> Callable:
-    """A compiled `(iterator, steps) -> (steps trained, last loss, finite)` that trains on up to `steps` batches.
+    """A compiled `(iterator, steps) -> (steps trained, last loss, summed loss, pairs, finite)` that trains on up
+    to `steps` batches.
 
     A Python loop around each step costs about as much as the step itself at word2vec's batch sizes;
-    here the loop is a graph loop, and Python only sees the run every few dozen steps. A step whose loss or
-    updates are not finite ends the run at once (`finite` False, `loss` its loss); it is not counted as trained.
+    here the loop is a graph loop, and Python only sees the run every few dozen steps. Each step's mean loss,
+    weighted by its pairs, is summed in the loop too, so that an epoch's mean loss counts every step, logged or not.
+    A step whose loss or updates are not finite ends the run at once (`finite` False, `loss` its loss); it is not
+    counted as trained, nor in the sums.
     """
 
     @tf.function
-    def run(iterator: tf.data.Iterator, steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def run(iterator: tf.data.Iterator,
+            steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         trained = tf.constant(0, tf.int64)
         loss, finite = tf.constant(float("nan")), tf.constant(True)
+        loss_sum, pairs = tf.constant(0.0, tf.float64), tf.constant(0.0, tf.float64)
         for _ in tf.range(steps):
             next_batch = iterator.get_next_as_optional()
             if not next_batch.has_value():
@@ -41,6 +46,9 @@ def make_step_runner(train_step: Callable, progress: Progress, learning_rate: Ca
                 break
             progress.advance(batch["words"], batch["chunk"], batch["batch"])
             trained += 1
-        return trained, loss, finite
+            batch_pairs = tf.cast(tf.reduce_sum(batch["weights"]), tf.float64)
+            loss_sum += tf.cast(loss, tf.float64) * batch_pairs
+            pairs += batch_pairs
+        return trained, loss, loss_sum, pairs, finite
 
     return run

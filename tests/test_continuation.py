@@ -25,7 +25,15 @@ from errors import UserError
 from training.continuation import grown_checkpoint, training_state
 from training.model_directory import ModelDirectory, resolved_config
 from training.preflight import settled_corpus_files
-from training.rounds import CHECKPOINT_STATE, COMMITTED, KILL_AT_VARIABLE, OBSOLETE, STAGING, finish_committed_update
+from training.rounds import (
+    CHECKPOINT_STATE,
+    COMMITTED,
+    KILL_AT_VARIABLE,
+    OBSOLETE,
+    STAGING,
+    finish_committed_update,
+    same_text,
+)
 from training.tensorboard import projected_ids
 
 E_KEY, W_KEY, BIAS_KEY = (f"{name}/.ATTRIBUTES/VARIABLE_VALUE" for name in ("E", "W", "W_bias"))
@@ -81,6 +89,26 @@ def test_another_corpus_needs_a_flag_that_says_what_to_do_with_its_words(tmp_pat
     assert config.training.learning_rate == config.training.update_learning_rate
     # The flag is for one run: the saved config it leaves behind does not start another round by itself.
     assert not resolved_config(config, Config(), set()).data.update_vocab
+
+
+def test_a_round_is_its_files_content_so_a_file_overwritten_in_place_is_new_text(tmp_path):
+    daily = tmp_path / "today.txt"
+    daily.write_text("the news of monday\n")
+    config = saved_config([str(daily)])
+    settled_corpus_files(config.data)
+    current = Round(corpus=list(config.data.corpus), corpus_files=list(config.data.corpus_files))
+    config.data.update_vocab = True
+    assert same_text(current, config.data)  # The same command again: it resumes the round.
+    moved = tmp_path / "archive" / "monday.txt"
+    moved.parent.mkdir()
+    shutil.copy(daily, moved)
+    config.data.corpus = [str(moved)]
+    settled_corpus_files(config.data)
+    assert same_text(current, config.data)  # The same text elsewhere.
+    daily.write_text("the news of tuesday\n")
+    config.data.corpus = [str(daily)]
+    settled_corpus_files(config.data)
+    assert not same_text(current, config.data)  # The same name, another day's text: a new round.
 
 
 def test_a_committed_journal_is_finished_by_whoever_comes_first_and_only_once(tmp_path):

@@ -17,7 +17,7 @@ import tensorflow as tf
 from conftest import ROOT, TOPIC_LINES, run_script
 from mounts import fill, read_only, tmpfs, unmount, why_mounting_is_not_permitted
 
-from config import Config
+from config import MEAN_LOSS_SCORE, Config
 from data_pipeline.pairs import chunk_ids
 from data_pipeline.sources import corpus_lines
 from data_pipeline.vocabulary import Vocabulary
@@ -28,6 +28,7 @@ from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 from storage import write_text_atomically
 from training.checkpoints import Progress, training_checkpoint
+from training.evaluation_hooks import BestCheckpoint, BestScore, write_best_score
 from training.failures import explained_failures
 from training.model_directory import ModelDirectory
 from training.tensorboard import TrainingLog
@@ -98,6 +99,18 @@ def write_token_ids(directory: ModelDirectory) -> None:
     read_all(iter(chunks.cache(str(directory.id_cache / "ids"))))
 
 
+def keep_best(directory: ModelDirectory) -> None:
+    """--keep-best after an epoch with a new best: the best checkpoint, then best.json."""
+    config = Config()
+    config.training.keep_best = MEAN_LOSS_SCORE
+    checkpoint = training_checkpoint(SkipGram(5, 64), BatchSGD(), Progress())
+    BestCheckpoint(config.training, checkpoint, directory.best).after_epoch(1, 7, {MEAN_LOSS_SCORE: 1.0})
+
+
+def write_best_record(directory: ModelDirectory) -> None:
+    write_best_score(directory.best, BestScore(MEAN_LOSS_SCORE, 1.0, 1, 7))
+
+
 def export(directory: ModelDirectory) -> None:
     trained = TrainedEmbeddings(("the", "king"), np.ones([2, 4], np.float32), 3, Config().data.token_pattern)
     write_export(trained, directory.root / "exports", 3, ["savedmodel", "word2vec"])
@@ -113,6 +126,8 @@ WRITERS = {
     "projector": (lambda directory, log: log.write_projector(3, tf.ones([5, 64])),
                   r"the projector snapshot to model/logs/train/metadata.tsv"),
     "token-ids": (write_token_ids, r"the token-id cache to model/id-cache"),
+    "best-checkpoint": (keep_best, r"the best checkpoint best-7 to model/best"),
+    "best-record": (write_best_record, r"the best epoch's record to model/best/best.json"),
     "export": (export, r"export version 3 to model/exports"),
     "metrics": (lambda directory: write_text_atomically(directory.root / "metrics.json", "{}", "the metrics file"),
                 r"the metrics file to model/metrics.json"),
@@ -132,6 +147,8 @@ def test_each_write_of_a_run_on_a_full_or_read_only_disk_is_one_line_naming_it(a
     arguments = [directory]
     if artifact in ("events", "projector"):
         arguments.append(tensorboard_log(directory))  # Made while there is room: a run makes it at its start.
+    if artifact == "best-record":
+        directory.best.mkdir()  # Made with the best checkpoint, just before the record.
     files = lambda: sorted(path.name for path in disk.rglob("*") if path.is_file())
     before = files()
 
@@ -142,7 +159,8 @@ def test_each_write_of_a_run_on_a_full_or_read_only_disk_is_one_line_naming_it(a
     assert re.match(rf"cannot write {expected.replace('model/', 'disk/model/')}: {REASONS[condition]}", message), \
         message
     assert "\n" not in message
-    if artifact in ("checkpoint", "events", "projector", "token-ids"):  # Failures inside training say what is intact.
+    if artifact in ("checkpoint", "events", "projector", "token-ids", "best-checkpoint", "best-record"):
+        # Failures inside training say what is intact.
         assert message.endswith("no checkpoint had been saved yet: " + (
             "free some space" if condition == "full" else "make it writable") + " and run the same command again to "
             "start afresh")

@@ -286,7 +286,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
                         log(f"stopped by {stop_request.signal_name or 'a signal to another worker'}: saved step "
                             f"{step:,} in {manager.latest_checkpoint}")
                     return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done),
-                                          interrupted_by, step - start_step)
+                                          interrupted_by, steps_this_run=step - start_step)
             figures = {**epoch_totals.summary(number(progress.words_done)),
                        **(evaluation.scores(model.embeddings) if evaluation else {})}
             if training_log:

@@ -36,8 +36,8 @@ class TrainingResult:
     steps: int
     words_per_second: float
     interrupted_by: str | None = None
-    already_finished: bool = False  # every epoch was trained before this run: it trained nothing
     steps_this_run: int = 0  # `steps` counts every step since the run began, resumes included
+    already_finished: bool = False  # every epoch was trained before this run: it trained nothing
 
 
 def corpus_from(config: Config) -> tf.data.Dataset:
@@ -173,7 +173,7 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
                     training_log.close()
                     return TrainingResult(model, vocabulary, step,
                                           reporter.words_per_second(float(progress.words_done)),
-                                          stop_request.signal_name, step - start_step)
+                                          stop_request.signal_name, steps_this_run=step - start_step)
                 if int(trained) < steps:
                     break
             figures = {**totals.summary(float(progress.words_done)), **evaluation.scores(model.embeddings)}

@@ -59,6 +59,8 @@ class ModelDirectory:
             return what, self.logs / parts[0] if len(parts) > 1 else self.logs
         if inside(self.id_cache):
             return "the token-id cache", self.id_cache
+        if inside(self.root / "update.staging"):  # training/rounds.py's journal
+            return "the new round's files", self.root / "update.staging"
         if inside(self.best):
             number = re.search(r"best-(\d+)", str(absolute.relative_to(os.path.abspath(self.best))))
             what = "the best epoch's record" if absolute.name.startswith("best.json") else \

@@ -59,6 +59,8 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
         config.model.vocabulary_size = len(vocabulary)
     if checkpoint:
         check_checkpoint(checkpoint, config)
+    if resuming and (config.data.update_vocab or config.data.keep_vocab):  # A new round counts its text too.
+        check_counting_memory(config.data.max_vocab_memory, sum(file["bytes"] for file in config.data.corpus_files))
     # A new round on other text, or pretrained vectors: checked here, written last (training/continuation.py).
     start = planned_start(config, directory, lines, vocabulary, checkpoint, resuming)
     trained = start.vocabulary if start else vocabulary

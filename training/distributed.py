@@ -166,10 +166,10 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
         # Only the chief scores E, so the workers could not agree on when to save or stop.
         raise UserError("--keep-best and --early-stop are not available with several workers yet: train on one "
                         "machine, or evaluate the saved checkpoints with evaluate.py")
-    log(distribution.describe())
     with contextlib.ExitStack() as cleanup:
         lines = corpus_from(config)
         vocabulary = worker_vocabulary(config, directory, distribution, lines)
+        log(distribution.describe())  # Once the checks have passed: a refused run prints its one line only.
         config.model.vocabulary_size = len(vocabulary)
         if distribution.is_chief:
             directory.save_config(config)

@@ -2,15 +2,17 @@
 
 import collections
 import dataclasses
-import os
+import pathlib
 from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
 import errors
+from data_pipeline.sources import text_chunks
 from data_pipeline.tokenize import non_text_bytes, tokenize
 from errors import UserError
+from storage import write_atomically
 
 HEADER = "word\tcount"
 
@@ -41,12 +43,14 @@ class Vocabulary:
         return tf.lookup.StaticHashTable(initializer, default_value=-1)
 
     def save(self, path: str) -> None:
-        """Writes `word<TAB>count` lines under a header, atomically (temporary file, then rename)."""
-        temporary = f"{path}.tmp"
-        with open(temporary, "w", encoding="utf-8") as out:
+        """Writes `word<TAB>count` lines under a header, atomically (temporary file, then rename); a disk that is
+        full or read-only is a one-line ResourceError, and leaves no temporary file."""
+
+        def write(out) -> None:
             out.write(HEADER + "\n")
             out.writelines(f"{word}\t{count}\n" for word, count in zip(self.words, self.counts))
-        os.replace(temporary, path)
+
+        write_atomically(pathlib.Path(path), write, "the vocabulary")
 
     @classmethod
     def load(cls, path: str) -> "Vocabulary":
@@ -91,7 +95,7 @@ def count_corpus(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: in
         return words, counts, total, tf.reduce_sum(invalid), tf.reduce_sum(control)
 
     found, min_reduce = CorpusCount(collections.Counter()), 1
-    chunks = lines.batch(lines_per_chunk).map(distinct_words, num_parallel_calls=tf.data.AUTOTUNE)
+    chunks = text_chunks(lines, lines_per_chunk).map(distinct_words, num_parallel_calls=tf.data.AUTOTUNE)
     try:
         for words, chunk_counts, total, invalid, control in chunks.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
             found.words.update(dict(zip(words.tolist(), chunk_counts.tolist())))

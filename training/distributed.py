@@ -29,7 +29,8 @@ from errors import UserError
 from model.distributed_step import TOTALS, make_chief_broadcast, make_distributed_train_step, make_replica_sum
 from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
-from training.checkpoints import Progress, training_checkpoint
+from storage import ScratchDirectory
+from training.checkpoints import Progress, finished_run_message, restore_checkpoint, training_checkpoint
 from training.evaluation_hooks import BestCheckpoint, EpochEvaluation
 from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
@@ -111,6 +112,15 @@ def distribution_for(mode: str) -> Distribution | None:
     return Distribution(strategy, worker, max(task_count, 1))
 
 
+def id_cache_for(directory: ModelDirectory, distribution: Distribution) -> pathlib.Path:
+    """The chief's token-id cache is model_dir/id-cache, as in one process; another worker's is a fixed folder of
+    its own in the temporary directory, which its next run clears if a kill left it behind."""
+    if distribution.is_chief:
+        return directory.id_cache
+    model = zlib.crc32(str(directory.root.resolve()).encode("utf-8"))
+    return pathlib.Path(tempfile.gettempdir()) / f"word2vec-ids-{model:08x}-worker-{distribution.worker}"
+
+
 def vocabulary_fingerprint(vocabulary: Vocabulary) -> tf.Tensor:
     """Size, corpus words and a checksum of the words: what every worker's vocabulary must share."""
     checksum = zlib.crc32("\n".join(vocabulary.words).encode("utf-8"))
@@ -139,7 +149,7 @@ def worker_vocabulary(config: Config, directory: ModelDirectory, distribution: D
     """The chief loads or counts and saves the vocabulary; other workers load the chief's file when they see
     it (a shared disk), else count the corpus themselves and keep the result in memory."""
     if distribution.is_chief:
-        return prepare_run(config, directory, lines)
+        return prepare_run(config, directory, lines, distribution.replicas)
     if directory.vocabulary_path.exists():
         return Vocabulary.load(str(directory.vocabulary_path))
     data = config.data
@@ -156,10 +166,10 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
         # Only the chief scores E, so the workers could not agree on when to save or stop.
         raise UserError("--keep-best and --early-stop are not available with several workers yet: train on one "
                         "machine, or evaluate the saved checkpoints with evaluate.py")
-    log(distribution.describe())
     with contextlib.ExitStack() as cleanup:
         lines = corpus_from(config)
         vocabulary = worker_vocabulary(config, directory, distribution, lines)
+        log(distribution.describe())  # Once the checks have passed: a refused run prints its one line only.
         config.model.vocabulary_size = len(vocabulary)
         if distribution.is_chief:
             directory.save_config(config)
@@ -174,15 +184,19 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
             cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-worker-")))
         manager = tf.train.CheckpointManager(checkpoint, str(checkpoints), config.training.checkpoints_to_keep)
         if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+            restore_checkpoint(checkpoint, manager.latest_checkpoint)
         state = [model.embeddings, model.context_weights, model.context_bias, *optimizer.variables,
                  *progress.variables]
         fingerprints = make_chief_broadcast(strategy, state)(vocabulary_fingerprint(vocabulary)).numpy()
         if not (fingerprints == fingerprints[0]).all():
             raise UserError("the workers' vocabularies differ: every worker must read the same corpus with the same "
                             f"flags (size, corpus words, checksum per replica: {fingerprints.tolist()})")
+        if finished := finished_run_message(directory, progress, config.training.epochs):
+            log(finished)
+            return TrainingResult(model, vocabulary, number(progress.step), 0.0, already_finished=True)
         if number(progress.step):
             log(f"resuming at step {number(progress.step):,}, epoch {number(progress.epoch) + 1}")
+        progress.layout.assign([config.training.batch_size, distribution.replicas])
 
         objective, noise_shape = objective_for(config, vocabulary)
         train_step = make_distributed_train_step(strategy, model, objective, optimizer)
@@ -201,7 +215,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
         # token ids are cached on disk after the first epoch, as in the single-process loop.
         first = distribution.worker * distribution.local_replicas
         streams = range(first, first + distribution.local_replicas)
-        cache_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-ids-"))
+        cache_dir = cleanup.enter_context(ScratchDirectory(id_cache_for(directory, distribution), "the token-id cache"))
         chunks = {stream: chunk_ids(lines.shard(distribution.replicas, stream), vocabulary, config.data.token_pattern,
                                     config.data.lines_per_chunk).cache(os.path.join(cache_dir, f"ids-{stream}"))
                   for stream in streams}
@@ -272,7 +286,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
                         log(f"stopped by {stop_request.signal_name or 'a signal to another worker'}: saved step "
                             f"{step:,} in {manager.latest_checkpoint}")
                     return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done),
-                                          interrupted_by, step - start_step)
+                                          interrupted_by, steps_this_run=step - start_step)
             figures = {**epoch_totals.summary(number(progress.words_done)),
                        **(evaluation.scores(model.embeddings) if evaluation else {})}
             if training_log:

@@ -3,7 +3,6 @@
 import dataclasses
 import math
 import os
-import tempfile
 
 import tensorflow as tf
 
@@ -16,13 +15,14 @@ from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
 from model.optimizer import BatchSGD, RowBounds
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
-from training.checkpoints import Progress, training_checkpoint
+from storage import ScratchDirectory
+from training.checkpoints import SINGLE_PROCESS, Progress, finished_run_message, restore_checkpoint, training_checkpoint
 from training.continuation import embedding_lock, training_lines
 from training.evaluation_hooks import BestCheckpoint, EpochEvaluation
 from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
-from training.preflight import prepare_run
+from training.preflight import prepare_run, settled_corpus_files
 from training.reporting import EpochTotals, ProgressReporter
 from training.rounds import record_round_end, round_corpus_words
 from training.step_runner import linear_decay, make_step_runner
@@ -37,11 +37,14 @@ class TrainingResult:
     words_per_second: float
     interrupted_by: str | None = None
     steps_this_run: int = 0  # `steps` counts every step since the run began, resumes included
+    already_finished: bool = False  # every epoch was trained before this run: it trained nothing
 
 
 def corpus_from(config: Config) -> tf.data.Dataset:
+    """The corpus's lines; the files are checked against (or, at the start, recorded as) the run's corpus."""
     data = config.data
-    return corpus_lines(data.corpus, data.tfds_name, data.tfds_split, data.tfds_feature, data.tfds_data_dir)
+    files = settled_corpus_files(data)
+    return corpus_lines(files, data.tfds_name, data.tfds_split, data.tfds_feature, data.tfds_data_dir)
 
 
 def objective_for(config: Config, vocabulary: Vocabulary):
@@ -98,8 +101,12 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     checkpoint = training_checkpoint(model, optimizer, progress, lock)
     manager = tf.train.CheckpointManager(checkpoint, str(directory.checkpoints), config.training.checkpoints_to_keep)
     if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        restore_checkpoint(checkpoint, manager.latest_checkpoint)
+        if finished := finished_run_message(directory, progress, config.training.epochs):
+            log(finished)
+            return TrainingResult(model, vocabulary, int(progress.step), 0.0, already_finished=True)
         log(f"resuming from {manager.latest_checkpoint} at step {int(progress.step):,}, epoch {int(progress.epoch) + 1}")
+    progress.layout.assign([config.training.batch_size, SINGLE_PROCESS])
 
     objective, noise_shape = objective_for(config, vocabulary)
     epochs = config.training.epochs
@@ -120,9 +127,9 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
         manager.save(checkpoint_number=int(progress.step))
 
     # Token ids are the same every epoch: the first epoch writes them to a file cache that later epochs read
-    # instead of the corpus. The cache lives in a temporary directory of this process, so an interrupted run
-    # never leaves a half-written cache (or its lock file) behind for the next one.
-    cache_dir = tempfile.TemporaryDirectory(prefix="word2vec-ids-")
+    # instead of the corpus. The cache lives in model_dir/id-cache while the run holds the directory's lock, and is
+    # removed when the run ends; what a killed run leaves there, the next run removes (training/preflight.py).
+    cache_dir = ScratchDirectory(directory.id_cache, "the token-id cache")
     chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk)
     chunks = chunks.cache(os.path.join(cache_dir.name, "ids"))
 
@@ -167,7 +174,7 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
                     training_log.close()
                     return TrainingResult(model, vocabulary, step,
                                           reporter.words_per_second(float(progress.words_done)),
-                                          stop_request.signal_name, step - start_step)
+                                          stop_request.signal_name, steps_this_run=step - start_step)
                 if int(trained) < steps:
                     break
             figures = {**totals.summary(float(progress.words_done)), **evaluation.scores(model.embeddings)}

@@ -231,9 +231,10 @@ CASES = [
     Case("replay-text-gone", "--replay when an earlier round's corpus is no longer on disk",
          ["--model-dir", "model", "--corpus", "other.txt", "--update-vocab", "--replay", "0.5"],
          r"--replay 0.5 trains round 2 on earlier rounds' text too, but round 1's cannot be read \(corpus path "
-         r"'corpus.txt' matches no file.*\): restore it where it was, or start the round without --replay",
+         r"'gone/corpus.txt' matches no file.*\): restore it where it was, or start the round without --replay",
          lambda directory: (write("other.txt", b"the prince and the queen rule the old kingdom\n")(directory),
-                            (directory / "corpus.txt").unlink()), needs_model=True),
+                            edit_config(lambda config: config["training"]["rounds"][0].update(
+                                corpus=["gone/corpus.txt"]))(directory)), needs_model=True),
     Case("update-distributed", "--update-vocab with a tf.distribute strategy",
          ["--model-dir", "model", "--corpus", "other.txt", "--update-vocab", "--distribute", "mirrored"],
          r"--update-vocab trains in one process: use --distribute none \(and unset TF_CONFIG\)",

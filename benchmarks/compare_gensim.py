@@ -1,7 +1,7 @@
 """This project's train.py side by side with gensim's skip-gram Word2Vec: speed, memory and quality, in one run.
 
-    python benchmarks/compare_gensim.py                          # gcide, rows 100, 300 and full
-    python benchmarks/compare_gensim.py --quick --rows 100       # the first 20k lines, for development
+    python benchmarks/compare_gensim.py                          # gcide: rows 100, 300, default and full
+    python benchmarks/compare_gensim.py --quick --rows 100 --cores 2 # the first 20k lines, for development
     python benchmarks/compare_gensim.py --corpus my.txt.gz --rows 100,full --out runs/bench
 
 Each training runs in its own subprocess, one after the other, so that wall time and peak memory (the
@@ -10,7 +10,10 @@ child's maximum resident set size, from wait4) belong to one system only. Both g
 and are scored by the same code (the evaluation package: analogies with restrict_vocab 30000, WordSim-353,
 SimLex-999). Words/s are counted as gensim counts them: raw corpus words x epochs / training seconds.
 
-Rows: `100` and `300` train both at that dimension with this project's default objective; `full` trains
+Rows: `100` and `300` train both at that dimension with this project's default objective, on two cores and
+pinned to one (`--cores 2,1`: `taskset -c 0`, gensim with workers=1), several pairs in turn (`--repeats`: ours,
+gensim, ours, ...; the median of each time); `default` is a user's first run, `python train.py` on the embedded
+corpus with every flag at its default, against gensim on the same text at the same settings; `full` trains
 this project's exact softmax (dim 100) for a bounded number of steps and reports the FLOP/s its three
 B x D x V products reach, next to the machine's matmul FLOP/s measured in the same run at the same shapes.
 Results: OUT/results.md and OUT/results.json.
@@ -27,6 +30,7 @@ import pathlib
 import platform
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +44,8 @@ from benchmarks.train_runs import DEFAULT_CORPUS, DEFAULT_OUT
 from cli import run_entry_point
 from errors import UserError
 
+# data_pipeline.sources.EMBEDDED_CORPUS, named here because importing it would load TensorFlow into this process.
+EMBEDDED_CORPUS = ROOT / "data" / "wordnet_glosses.txt.gz"
 QUICK_LINES = 20000  # --quick trains on this many lines of the corpus
 FULL_STEPS, QUICK_FULL_STEPS = 20, 8  # steps of the bounded `full` run (a step is ~100 GFLOP on gcide)
 WARMUP_STEPS = 3  # steps of the second, shorter `full` run whose time is subtracted: start-up and first steps
@@ -79,7 +85,10 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="a text corpus, plain or .gz, a sentence a line")
     parser.add_argument("--out", help="where results.md and results.json go "
                                       f"(default {DEFAULT_OUT.relative_to(ROOT)}, or its quick/ folder with --quick)")
-    parser.add_argument("--rows", default="100,300,full", help="comma-separated rows: 100, 300 (dims) and full")
+    parser.add_argument("--rows", default="100,300,default,full",
+                        help="comma-separated rows: 100, 300 (dims), default (a first run) and full")
+    parser.add_argument("--cores", default="2,1", help="comma-separated core counts for the dim rows (1: taskset -c 0)")
+    parser.add_argument("--repeats", type=int, default=1, help="pairs of runs in turn per row; times are medians")
     parser.add_argument("--quick", action="store_true", help=f"train on the first {QUICK_LINES:,} lines only")
     parser.add_argument("--full-steps", type=int,
                         help=f"steps of the full-softmax row (default {FULL_STEPS}; {QUICK_FULL_STEPS} with --quick)")
@@ -92,11 +101,24 @@ def flag_parser() -> argparse.ArgumentParser:
 def parsed_rows(text: str) -> list[str]:
     rows = [row.strip() for row in text.split(",") if row.strip()]
     for row in rows:
-        if row != "full" and not (row.isdigit() and int(row) > 0):
-            raise UserError(f"--rows: {row!r} is neither a dimension (e.g. 100) nor 'full'")
+        if row not in ("full", "default") and not (row.isdigit() and int(row) > 0):
+            raise UserError(f"--rows: {row!r} is neither a dimension (e.g. 100) nor 'default' or 'full'")
     if not rows:
         raise UserError("--rows names no row: give e.g. 100,300,full")
     return rows
+
+
+def parsed_cores(text: str) -> list[int]:
+    """--cores: 2 (the machine's two cores) and/or 1 (pinned to the first core with taskset)."""
+    cores = [part.strip() for part in text.split(",") if part.strip()]
+    if not cores or any(part not in ("1", "2") for part in cores):
+        raise UserError(f"--cores: {text!r} must list 1 and/or 2, e.g. 2,1")
+    return [int(part) for part in cores]
+
+
+def pinned(cores: int) -> list[str]:
+    """The command prefix that keeps a process on one core, or none for the whole machine."""
+    return ["taskset", "-c", "0"] if cores == 1 else []
 
 
 def plain_corpus(source: pathlib.Path, work_dir: pathlib.Path, max_lines: int | None) -> Corpus:
@@ -106,6 +128,7 @@ def plain_corpus(source: pathlib.Path, work_dir: pathlib.Path, max_lines: int | 
         raise UserError(f"corpus {source} not found: pass --corpus PATH")
     opener = gzip.open if source.suffix == ".gz" else open
     needs_copy = source.suffix == ".gz" or max_lines is not None
+    work_dir.mkdir(parents=True, exist_ok=True)
     target = work_dir / "corpus.txt" if needs_copy else source
     lines = words = 0
     try:
@@ -170,13 +193,19 @@ def scores(source: list[str], work_dir: pathlib.Path, name: str) -> dict:
 
 
 def train_ours(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, settings: Hyperparameters,
-               loss: str | None = None, max_steps: int = 0, evaluate: bool = True) -> dict:
-    """train.py in a subprocess; its training seconds from --metrics-file, then (`evaluate`) the scores of its E."""
+               loss: str | None = None, max_steps: int = 0, evaluate: bool = True, cores: int = 2,
+               first_run: bool = False) -> dict:
+    """train.py in a subprocess; its training seconds from --metrics-file, then (`evaluate`) the scores of its E.
+    `first_run`: as a user's first command, `python train.py` with no flags but where its output goes (the
+    embedded corpus; `corpus` is then its text, for the word count)."""
     model_dir, metrics_path = work_dir / name, work_dir / f"{name}.metrics.json"
-    command = [sys.executable, str(ROOT / "train.py"), "--corpus", str(corpus.path), "--model-dir", str(model_dir),
-               "--dim", str(dim), "--window", str(settings.window), "--negatives", str(settings.negatives),
-               "--sample", str(settings.sample), "--min-count", str(settings.min_count),
-               "--epochs", str(settings.epochs), "--seed", str(settings.seed), "--metrics-file", str(metrics_path)]
+    shutil.rmtree(model_dir, ignore_errors=True)  # A repeat trains afresh rather than resuming.
+    command = [*pinned(cores), sys.executable, str(ROOT / "train.py"), "--model-dir", str(model_dir),
+               "--metrics-file", str(metrics_path)]
+    if not first_run:
+        command += ["--corpus", str(corpus.path), "--dim", str(dim), "--window", str(settings.window),
+                    "--negatives", str(settings.negatives), "--sample", str(settings.sample),
+                    "--min-count", str(settings.min_count), "--epochs", str(settings.epochs), "--seed", str(settings.seed)]
     command += ["--loss", loss] if loss else []
     command += ["--max-steps", str(max_steps)] if max_steps else []
     print(f"[{name}] {shlex.join(command)}", flush=True)
@@ -188,28 +217,33 @@ def train_ours(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, sett
     raw_words_read = metrics["words"] * corpus.words / vocabulary_words
     return {"command": shlex.join(command), "wall_seconds": process.wall_seconds, "peak_rss_mb": process.peak_rss_mb,
             "training_seconds": metrics["training_seconds"],
-            "words_per_second": raw_words_read / metrics["training_seconds"], "steps": metrics["steps"],
+            "words_per_second": raw_words_read / metrics["training_seconds"],
+            "words_per_wall_second": raw_words_read / process.wall_seconds, "steps": metrics["steps"],
             "batch_size": metrics["batch_size"], "vocabulary_size": metrics["vocabulary_size"],
             "embedding_dim": dim, **(scores(["--model-dir", str(model_dir)], work_dir, name) if evaluate else {})}
 
 
-def train_gensim(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, settings: Hyperparameters) -> dict:
-    """gensim's Word2Vec(sg=1) in a subprocess (gensim_word2vec.py), then the scores of its vectors."""
+def train_gensim(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, settings: Hyperparameters,
+                 evaluate: bool = True, cores: int = 2) -> dict:
+    """gensim's Word2Vec(sg=1) in a subprocess (gensim_word2vec.py), then (`evaluate`) the scores of its vectors.
+    On one core it runs pinned with workers=1, its own best there."""
     vectors_path, metrics_path = work_dir / f"{name}.vectors.txt", work_dir / f"{name}.metrics.json"
-    command = [sys.executable, str(ROOT / "benchmarks" / "gensim_word2vec.py"), "--corpus", str(corpus.path),
+    workers = settings.threads if cores > 1 else 1
+    command = [*pinned(cores), sys.executable, str(ROOT / "benchmarks" / "gensim_word2vec.py"), "--corpus", str(corpus.path),
                "--vectors", str(vectors_path), "--metrics-file", str(metrics_path), "--dim", str(dim),
                "--window", str(settings.window), "--negatives", str(settings.negatives),
                "--sample", str(settings.sample), "--min-count", str(settings.min_count),
-               "--epochs", str(settings.epochs), "--workers", str(settings.threads), "--seed", str(settings.seed)]
+               "--epochs", str(settings.epochs), "--workers", str(workers), "--seed", str(settings.seed)]
     print(f"[{name}] {shlex.join(command)}", flush=True)
     process = run_measured(command, work_dir / f"{name}.log")
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
     return {"command": shlex.join(command), "wall_seconds": process.wall_seconds, "peak_rss_mb": process.peak_rss_mb,
             "training_seconds": metrics["training_seconds"],
             "words_per_second": metrics["corpus_words"] * settings.epochs / metrics["training_seconds"],
+            "words_per_wall_second": metrics["corpus_words"] * settings.epochs / process.wall_seconds,
             "save_seconds": metrics["save_seconds"], "corpus_words": metrics["corpus_words"],
             "vocabulary_size": metrics["vocabulary_size"], "embedding_dim": dim,
-            **scores(["--vectors", str(vectors_path)], work_dir, name)}
+            **(scores(["--vectors", str(vectors_path)], work_dir, name) if evaluate else {})}
 
 
 def measure_matmul(batch: int, dim: int, vocab: int, seconds: float, work_dir: pathlib.Path) -> dict:
@@ -221,16 +255,33 @@ def measure_matmul(batch: int, dim: int, vocab: int, seconds: float, work_dir: p
     return json.loads(log_path.read_text(encoding="utf-8").strip().splitlines()[-1])
 
 
-COMPARED = ["wall_seconds", "training_seconds", "words_per_second", "peak_rss_mb", "analogy", "wordsim353",
-            "simlex999"]
+COMPARED = ["wall_seconds", "training_seconds", "words_per_second", "words_per_wall_second", "peak_rss_mb", "analogy",
+            "wordsim353", "simlex999"]
+TIMED = ["wall_seconds", "training_seconds", "words_per_second", "words_per_wall_second"]
 QUALITY = ["analogy", "wordsim353", "simlex999"]
 
 
 def comparison(ours: dict, gensim: dict) -> tuple[dict, dict]:
     """ours / gensim for every compared figure, and ours - gensim for the quality scores."""
-    ratio = {key: ours[key] / gensim[key] if gensim[key] else None for key in COMPARED}
-    difference = {key: ours[key] - gensim[key] for key in QUALITY}
+    nan = float("nan")
+    ratio = {key: ours.get(key, nan) / gensim[key] if gensim.get(key, nan) else None for key in COMPARED}
+    difference = {key: ours.get(key, nan) - gensim.get(key, nan) for key in QUALITY}
     return ratio, difference
+
+
+def side_by_side(run_ours, run_gensim, repeats: int) -> dict:
+    """`repeats` pairs of runs in turn (ours, gensim, ours, ...), each `run_*(repeat)` a result dict; the first
+    run's figures with each time replaced by the median over the repeats, the ratios, and every run's times."""
+    runs = {"ours": [], "gensim": []}
+    for repeat in range(repeats):
+        runs["ours"].append(run_ours(repeat))
+        runs["gensim"].append(run_gensim(repeat))
+    row = {}
+    for system, results in runs.items():
+        row[system] = {**results[0], **{key: statistics.median(result[key] for result in results) for key in TIMED}}
+    row["ratio"], row["difference"] = comparison(row["ours"], row["gensim"])
+    row["runs"] = {system: [{key: result[key] for key in TIMED} for result in results] for system, results in runs.items()}
+    return row
 
 
 def full_row(corpus: Corpus, work_dir: pathlib.Path, settings: Hyperparameters, steps: int,
@@ -251,6 +302,29 @@ def full_row(corpus: Corpus, work_dir: pathlib.Path, settings: Hyperparameters, 
             "matmul": matmul, "share_of_matmul": steady / matmul["flops_per_second"] if steady else None}
 
 
+def dim_row(corpus: Corpus, work_dir: pathlib.Path, dim: int, settings: Hyperparameters, cores: int,
+            repeats: int, evaluate: bool) -> dict:
+    """Both systems at `dim` on `cores` cores, `repeats` pairs in turn; scores from the first pair (`evaluate`)."""
+    suffix = "" if cores == 2 else "-1core"
+    return side_by_side(
+        lambda repeat: train_ours(corpus, work_dir, f"ours-{dim}{suffix}", dim, settings, cores=cores,
+                                  evaluate=evaluate and repeat == 0),
+        lambda repeat: train_gensim(corpus, work_dir, f"gensim-{dim}{suffix}", dim, settings, cores=cores,
+                                    evaluate=evaluate and repeat == 0),
+        repeats)
+
+
+def first_run_row(work_dir: pathlib.Path, settings: Hyperparameters, repeats: int) -> dict:
+    """A user's first run, `python train.py` (the embedded corpus, every default), against gensim on the same text
+    with the same settings (this project's defaults are word2vec's: dim 100, window 5, 5 negatives, 5 epochs)."""
+    text = plain_corpus(EMBEDDED_CORPUS, work_dir / "default-corpus", None)
+    row = side_by_side(
+        lambda repeat: train_ours(text, work_dir, "ours-default", 100, settings, first_run=True, evaluate=repeat == 0),
+        lambda repeat: train_gensim(text, work_dir, "gensim-default", 100, settings, evaluate=repeat == 0),
+        repeats)
+    return {**row, "corpus": {"source": text.source, "lines": text.lines, "words": text.words}}
+
+
 def without_nan(value):
     """JSON has no NaN (an undefined correlation, say): it becomes null."""
     if isinstance(value, dict):
@@ -261,7 +335,7 @@ def without_nan(value):
 
 
 def figure(value, digits: int) -> str:
-    if value is None or math.isnan(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:,.{digits}f}"
 
@@ -287,28 +361,39 @@ def markdown(results: dict) -> str:
         "",
     ]
     compared = {name: row for name, row in results["rows"].items() if name != "full"}
-    if compared:
+    one_core = results.get("one_core", {})
+    if compared or one_core:
+        lines += speed_summary(compared, one_core)
         lines += [
-            "| run | wall time (s) | training (s) | words/s | peak RSS (MB) | analogy | WordSim-353 | SimLex-999 |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            ("| run | cores | wall time (s) | training (s) | words/s, training | words/s, wall | peak RSS (MB) | analogy "
+            "| WordSim-353 | SimLex-999 |"),
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        digits = {"wall_seconds": 1, "training_seconds": 1, "words_per_second": 0, "peak_rss_mb": 0,
-                  "analogy": 3, "wordsim353": 3, "simlex999": 3}
-        for name, row in compared.items():
-            for label, values, places in [(f"ours, dim {name}", row["ours"], digits),
-                                          (f"gensim, dim {name}", row["gensim"], digits),
-                                          ("ratio ours / gensim", row["ratio"], dict.fromkeys(digits, 2))]:
-                lines.append(f"| {label} | " + " | ".join(figure(values[key], places[key]) for key in COMPARED) + " |")
-            lines.append("| difference ours - gensim | | | | | "
-                         + " | ".join(signed(row["difference"][key]) for key in QUALITY) + " |")
+        digits = {"wall_seconds": 1, "training_seconds": 1, "words_per_second": 0, "words_per_wall_second": 0,
+                  "peak_rss_mb": 0, "analogy": 3, "wordsim353": 3, "simlex999": 3}
+        for cores, table in ((2, compared), (1, one_core)):
+            for name, row in table.items():
+                what = "default corpus, `python train.py`" if name == "default" else f"dim {name}"
+                for label, values, places in [(f"ours, {what}", row["ours"], digits),
+                                              (f"gensim, {what}", row["gensim"], digits),
+                                              ("ratio ours / gensim", row["ratio"], dict.fromkeys(digits, 2))]:
+                    lines.append(f"| {label} | {cores} | "
+                                 + " | ".join(figure(values.get(key), places[key]) for key in COMPARED) + " |")
+                if "analogy" in row["ours"]:
+                    lines.append("| difference ours - gensim | | | | | | | "
+                                 + " | ".join(signed(row["difference"][key]) for key in QUALITY) + " |")
         lines += [
             "",
             ("Wall time: the whole training process (start-up, vocabulary, training, saving; gensim's includes writing "
             "its vectors as text). Training: the training loop alone, as each system times it. Words/s: raw corpus "
-            "words x epochs / training seconds, as gensim counts them. Peak RSS: the training process's maximum "
-            "resident memory. Analogy: questions-words.txt, 3CosAdd, restrict_vocab 30000; WordSim-353 and "
-            "SimLex-999: Spearman correlation; all by this project's evaluate.py. (Linux counts a parent's peak "
-            f"memory into its children's: this script's own was {results['benchmark_peak_rss_mb']:,.0f} MB.)"),
+            "words x epochs / training seconds (as gensim counts them), or / wall time. Cores: 2, the machine; 1, both "
+            "pinned with `taskset -c 0` (gensim with workers=1); quality is scored on the two-core runs. Times are "
+            f"medians of {results.get('repeats', 1)} pair(s) of runs taken in turn. Peak RSS: the training process's "
+            "maximum resident memory. Analogy: questions-words.txt, 3CosAdd, restrict_vocab 30000; WordSim-353 and "
+            "SimLex-999: Spearman correlation; all by this project's evaluate.py. The default-corpus row is a user's "
+            "first run: `python train.py` with no flags (the embedded WordNet corpus, dim 100), and gensim on the same "
+            "text at the same settings. (Linux counts a parent's peak memory into its children's: this script's own "
+            f"was {results['benchmark_peak_rss_mb']:,.0f} MB.)"),
             "",
         ]
     if "full" in results["rows"]:
@@ -335,6 +420,20 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def speed_summary(two_cores: dict, one_core: dict) -> list[str]:
+    """The words/s ratios ours / gensim in one small table: by training seconds and by whole-process wall time."""
+    lines = [("| words/s, ours / gensim | 2 cores, training | 2 cores, whole process | 1 core, training "
+              "| 1 core, whole process |"), "| --- | ---: | ---: | ---: | ---: |"]
+    for name in dict.fromkeys([*two_cores, *one_core]):
+        what = "default corpus, first run (dim 100)" if name == "default" else f"dim {name}"
+        cells = []
+        for table in (two_cores, one_core):
+            ratio = table[name]["ratio"] if name in table else {}
+            cells += [figure(ratio.get("words_per_second"), 2), figure(ratio.get("words_per_wall_second"), 2)]
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def script_path() -> str:
     """This script as the user would type it from the repository root."""
     path = pathlib.Path(sys.argv[0]).resolve()
@@ -349,7 +448,9 @@ def main() -> int:
 def run(flags: argparse.Namespace) -> int:
     from evaluation.data_files import ANALOGIES, SIMLEX999, WORDSIM353, gensim_test_data
 
-    rows = parsed_rows(flags.rows)
+    rows, cores = parsed_rows(flags.rows), parsed_cores(flags.cores)
+    if flags.repeats < 1:
+        raise UserError(f"--repeats must be at least 1, not {flags.repeats}")
     if None in (gensim_test_data(name) for name in (ANALOGIES, WORDSIM353, SIMLEX999)):
         raise UserError("gensim (and the evaluation files it ships) is missing: pip install -r requirements-dev.txt")
     full_steps = flags.full_steps or (QUICK_FULL_STEPS if flags.quick else FULL_STEPS)
@@ -371,17 +472,20 @@ def run(flags: argparse.Namespace) -> int:
             "quick": flags.quick,
             "corpus": {"source": corpus.source, "lines": corpus.lines, "words": corpus.words},
             "hyperparameters": dataclasses.asdict(settings),
+            "repeats": flags.repeats,
             "rows": {},
+            "one_core": {},
         }
         for row in rows:
             if row == "full":
                 results["rows"]["full"] = full_row(corpus, work_dir, settings, full_steps, flags.matmul_seconds)
-                continue
-            dim = int(row)
-            ours = train_ours(corpus, work_dir, f"ours-{dim}", dim, settings)
-            gensim_row = train_gensim(corpus, work_dir, f"gensim-{dim}", dim, settings)
-            ratio, difference = comparison(ours, gensim_row)
-            results["rows"][row] = {"ours": ours, "gensim": gensim_row, "ratio": ratio, "difference": difference}
+            elif row == "default":
+                results["rows"]["default"] = first_run_row(work_dir, settings, flags.repeats)
+            else:
+                for count in cores:
+                    table = results["rows"] if count == 2 else results["one_core"]
+                    table[row] = dim_row(corpus, work_dir, int(row), settings, count, flags.repeats,
+                                         evaluate=count == cores[0])
         results["benchmark_peak_rss_mb"] = own_peak_rss_mb()
     finally:
         if not flags.work_dir:

@@ -6,11 +6,14 @@ shuffle -> batches, each with its noise words drawn from unigram^0.75. Every ran
 seeded by (seed, epoch, chunk), so a resumed run regenerates exactly the batches it had not yet trained on.
 """
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import tensorflow as tf
 
 from data_pipeline.tokenize import tokenize
-from data_pipeline.vocabulary import Vocabulary, unigram_probabilities
+from data_pipeline.vocabulary import Vocabulary, token_chunks, unigram_probabilities
 
 NOISE_POWER = 0.75
 
@@ -36,6 +39,9 @@ def skipgram_pairs(ids: tf.RaggedTensor, window_size: int, keep_probability: tf.
     Frequent words are first dropped with 1 - keep_probability (the window then reaches past them, as in
     word2vec). Each remaining centre word draws its reach b uniformly from [1, window_size] and pairs with
     every word at distance <= b on its own line.
+
+    Every centre is set against all 2 x window_size offsets at once, a [words, 2 x window] grid masked once:
+    a third of the time of masking each distance apart, and far fewer ops to trace.
     """
     subsample_seed, reach_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
     flat_ids = ids.flat_values
@@ -44,16 +50,15 @@ def skipgram_pairs(ids: tf.RaggedTensor, window_size: int, keep_probability: tf.
     words, lines = kept.flat_values, kept.value_rowids()
     reach = tf.random.stateless_uniform(tf.shape(words), reach_seed, minval=1, maxval=window_size + 1, dtype=tf.int32)
 
-    centres, contexts = [], []
-    for distance in range(1, window_size + 1):
-        left, right = words[:-distance], words[distance:]
-        same_line = tf.equal(lines[:-distance], lines[distance:])
-        # The left word as centre sees the right one if its own reach covers the distance, and vice versa.
-        left_sees_right = same_line & (reach[:-distance] >= distance)
-        right_sees_left = same_line & (reach[distance:] >= distance)
-        centres += [tf.boolean_mask(left, left_sees_right), tf.boolean_mask(right, right_sees_left)]
-        contexts += [tf.boolean_mask(right, left_sees_right), tf.boolean_mask(left, right_sees_left)]
-    return tf.concat(centres, axis=0), tf.concat(contexts, axis=0)
+    distances = tf.range(1, window_size + 1)
+    offsets = tf.concat([-distances, distances], axis=0)
+    positions = tf.range(tf.size(words))[:, None] + offsets[None, :]
+    inside = (positions >= 0) & (positions < tf.size(words))
+    partners = tf.clip_by_value(positions, 0, tf.maximum(tf.size(words) - 1, 0))
+    # A centre sees the word at an offset if the offset is within its own reach and on its own line.
+    sees = inside & (tf.abs(offsets)[None, :] <= reach[:, None]) & tf.equal(tf.gather(lines, partners), lines[:, None])
+    centres = tf.boolean_mask(tf.broadcast_to(words[:, None], tf.shape(partners)), sees)
+    return centres, tf.boolean_mask(tf.gather(words, partners), sees)
 
 
 def noise_table(probabilities: np.ndarray, size: int) -> np.ndarray:
@@ -71,19 +76,54 @@ def noise_words(table: tf.Tensor, shape: tf.Tensor, seed: tf.Tensor) -> tf.Tenso
 
 
 def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str,
-              lines_per_chunk: int = 2048) -> tf.data.Dataset:
+              lines_per_chunk: int = 2048, token_cache: str = "") -> tf.data.Dataset:
     """Chunks of `lines_per_chunk` lines as ragged [lines, words] int32 ids, out-of-vocabulary tokens dropped.
 
     This is the expensive, epoch-independent part of the pipeline (regex, lowercasing, hashing), worth
-    caching after the first epoch.
+    caching after the first epoch. When the vocabulary pass left the tokenised corpus in `token_cache`
+    (`data_pipeline.vocabulary.token_chunks`), the lines are not read again: each chunk's distinct words are
+    looked up, and its tokens take their ids from them.
     """
     table = vocabulary.lookup_table()
+    if token_cache and tf.io.gfile.exists(f"{token_cache}.index"):  # Written whole, or not at all, by tf.data.
+
+        def ids_of_tokens(chunk: dict) -> tf.RaggedTensor:
+            ids = tf.gather(table.lookup(chunk["words"]), chunk["token_index"])
+            ids = tf.RaggedTensor.from_row_splits(ids, chunk["row_splits"], validate=False)
+            return tf.ragged.boolean_mask(ids, ids >= 0)
+
+        return token_chunks(lines, token_pattern, lines_per_chunk, token_cache).map(
+            ids_of_tokens, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
     def ids_of(chunk_lines: tf.Tensor) -> tf.RaggedTensor:
         ids = tf.ragged.map_flat_values(table.lookup, tokenize(chunk_lines, token_pattern))
         return tf.ragged.boolean_mask(ids, ids >= 0)
 
     return lines.batch(lines_per_chunk).map(ids_of, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+@functools.lru_cache(maxsize=8)
+def shuffled_pairs_function(vocabulary: Vocabulary, window_size: int, sample: float) -> Callable:
+    """A traced `(ids, pair_seed, shuffle_seed) -> (centres, contexts)`: a chunk's `skipgram_pairs`, shuffled.
+
+    Made once per (vocabulary, window, sample) and called by every epoch's dataset, so that its graph is traced
+    once per run rather than once per epoch (about 0.4 s each time).
+    """
+    keep_probability = tf.constant(keep_probabilities(vocabulary.counts, sample))
+
+    @tf.function(autograph=False)
+    def shuffled_pairs(ids: tf.RaggedTensor, pair_seed: tf.Tensor, shuffle_seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        centres, contexts = skipgram_pairs(ids, window_size, keep_probability, pair_seed)
+        order = tf.random.experimental.stateless_shuffle(tf.range(tf.size(centres)), shuffle_seed)
+        return tf.gather(centres, order), tf.gather(contexts, order)
+
+    return shuffled_pairs
+
+
+@functools.lru_cache(maxsize=8)
+def noise_table_for(vocabulary: Vocabulary) -> tf.Tensor:
+    """The vocabulary's `noise_table`, as a constant made once per run."""
+    return tf.constant(noise_table(unigram_probabilities(vocabulary, NOISE_POWER), noise_table_size(len(vocabulary))))
 
 
 def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_size: int, sample: float,
@@ -101,16 +141,14 @@ def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_
     `start_chunk` and `start_batch` skip what a checkpoint has already trained on. `stream` tells apart the
     random draws of replicas that each read their own shard of the corpus (0 for a single process).
     """
-    keep_probability = tf.constant(keep_probabilities(vocabulary.counts, sample))
-    table = tf.constant(noise_table(unigram_probabilities(vocabulary, NOISE_POWER), noise_table_size(len(vocabulary))))
+    shuffled_pairs = shuffled_pairs_function(vocabulary, window_size, sample)
+    table = noise_table_for(vocabulary)
     epoch_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, stream], tf.int64), epoch)
 
     def chunk_batches(chunk: tf.Tensor, ids: tf.RaggedTensor) -> dict:
         chunk_seed = tf.random.experimental.stateless_fold_in(epoch_seed, chunk)
         pair_seed, shuffle_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(chunk_seed, num=3))
-        centres, contexts = skipgram_pairs(ids, window_size, keep_probability, pair_seed)
-        order = tf.random.experimental.stateless_shuffle(tf.range(tf.size(centres)), shuffle_seed)
-        centres, contexts = tf.gather(centres, order), tf.gather(contexts, order)
+        centres, contexts = shuffled_pairs(ids, pair_seed, shuffle_seed)
         pairs = tf.size(centres)
         batches = (pairs + batch_size - 1) // batch_size
         # The last batch of a chunk is padded to the full size with weight-0 pairs, so that every batch has the

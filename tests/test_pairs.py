@@ -14,7 +14,7 @@ from data_pipeline.pairs import (
     skipgram_pairs,
     training_batches,
 )
-from data_pipeline.vocabulary import Vocabulary
+from data_pipeline.vocabulary import Vocabulary, build_vocabulary
 
 
 def pairs_of(lines: list[list[int]], window_size: int, seed: int = 0, keep=None) -> list[tuple[int, int]]:
@@ -111,3 +111,21 @@ def test_batches_cover_all_pairs_and_resume_skips_exactly_what_was_done():
     for expected, actual in zip(everything[index:], resumed):
         np.testing.assert_array_equal(expected["centres"], actual["centres"])
         np.testing.assert_array_equal(expected["noise"], actual["noise"])
+
+
+def test_the_tokens_kept_by_the_vocabulary_pass_give_the_same_ids_as_the_lines(tmp_path):
+    # Words out of the vocabulary ("rare", "x") are dropped from both, lines that keep no word stay empty rows,
+    # and a chunk's token indices point into its own distinct words, whatever the order they first appear in.
+    text = ["the cat sat", "", "cat the the x dog", "dog cat sat"] * 7 + ["rare x"]
+    lines = tf.data.Dataset.from_tensor_slices(text)
+    cache = str(tmp_path / "tokens")
+    vocabulary = build_vocabulary(lines, " ", min_count=9, lines_per_chunk=4, token_cache=cache)
+    assert vocabulary.words == ("cat", "the", "dog", "sat")
+    from_lines = [chunk.to_list() for chunk in chunk_ids(lines, vocabulary, " ", lines_per_chunk=4)]
+    # An unreadable corpus shows that the cached chunks do not read the lines again.
+    unreadable = tf.data.TextLineDataset(str(tmp_path / "missing.txt"))
+    from_tokens = [chunk.to_list() for chunk in chunk_ids(unreadable, vocabulary, " ", lines_per_chunk=4,
+                                                            token_cache=cache)]
+    assert from_tokens == from_lines
+    assert from_lines[0] == [[1, 0, 3], [], [0, 1, 1, 2], [2, 0, 3]]
+    assert from_lines[-1] == [[]]

@@ -56,8 +56,14 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     """Trains (or resumes training) in `directory` until `config.training.epochs` are done, a stop signal,
     or `max_steps` steps in this run (0: no limit; a later run continues from the checkpoint)."""
     lines = corpus_from(config)
+    # Token ids are the same every epoch. A new run's vocabulary pass keeps the tokenised corpus (token_cache),
+    # so that the first epoch does not tokenise it again, and the first epoch writes the ids to a file cache
+    # that later epochs read instead of the corpus. Both live in a temporary directory of this process, so an
+    # interrupted run never leaves a half-written cache (or its lock file) behind for the next one.
+    cache_dir = tempfile.TemporaryDirectory(prefix="word2vec-ids-")
+    token_cache = os.path.join(cache_dir.name, "tokens")
     # Checks everything that can refuse the run before writing vocab.tsv and config.json (training/preflight.py).
-    vocabulary = prepare_run(config, directory, lines)
+    vocabulary = prepare_run(config, directory, lines, token_cache)
     log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
 
     model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
@@ -79,11 +85,7 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     def save() -> None:
         manager.save(checkpoint_number=int(progress.step))
 
-    # Token ids are the same every epoch: the first epoch writes them to a file cache that later epochs read
-    # instead of the corpus. The cache lives in a temporary directory of this process, so an interrupted run
-    # never leaves a half-written cache (or its lock file) behind for the next one.
-    cache_dir = tempfile.TemporaryDirectory(prefix="word2vec-ids-")
-    chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk)
+    chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk, token_cache)
     chunks = chunks.cache(os.path.join(cache_dir.name, "ids"))
 
     with cache_dir, StopRequest() as stop_request:

@@ -19,7 +19,8 @@ def linear_decay(start: float, floor_ratio: float, total_words: float) -> Callab
 
 
 def make_step_runner(train_step: Callable, progress: Progress, learning_rate: Callable) -> Callable:
-    """A compiled `(iterator, steps) -> (steps trained, last loss)` that trains on up to `steps` batches.
+    """A compiled `(iterator, steps) -> (steps trained, last loss)` that trains on up to `steps` batches; the loss
+    is the last step's, or the first step's if the batches ran out before the last.
 
     A Python loop around each step costs about as much as the step itself at word2vec's batch sizes;
     here the loop is a graph loop, and Python only sees the run every few dozen steps.
@@ -34,8 +35,14 @@ def make_step_runner(train_step: Callable, progress: Progress, learning_rate: Ca
             if not next_batch.has_value():
                 break
             batch = next_batch.get_value()
-            loss = train_step(batch["centres"], batch["contexts"], batch["weights"], batch["noise"],
-                              learning_rate(progress.words_done))
+            inputs = (batch["centres"], batch["contexts"], batch["weights"], batch["noise"],
+                      learning_rate(progress.words_done))
+            # The loss is read only at the end of a run of steps: the other steps skip computing it. The first
+            # step computes it too, so that a run cut short by the end of an epoch still has a recent loss.
+            if trained == 0 or trained == steps - 1:
+                loss = train_step(*inputs, with_loss=True)
+            else:
+                train_step(*inputs, with_loss=False)
             progress.advance(batch["words"], batch["chunk"], batch["batch"])
             trained += 1
         return trained, loss

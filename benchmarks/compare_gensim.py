@@ -264,7 +264,7 @@ QUALITY = ["analogy", "wordsim353", "simlex999"]
 def comparison(ours: dict, gensim: dict) -> tuple[dict, dict]:
     """ours / gensim for every compared figure, and ours - gensim for the quality scores."""
     nan = float("nan")
-    ratio = {key: ours.get(key, nan) / gensim[key] if gensim.get(key, nan) else None for key in COMPARED}
+    ratio = {key: ours.get(key, nan) / gensim[key] if gensim.get(key) else None for key in COMPARED}
     difference = {key: ours.get(key, nan) - gensim.get(key, nan) for key in QUALITY}
     return ratio, difference
 

@@ -83,7 +83,8 @@ def value_text(value) -> str:
 
 
 def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:
-    """Runs an entry point; a UserError becomes one line on stderr and exit code 2 (a traceback with --debug).
+    """Runs an entry point; a UserError becomes one line on stderr and exit code 2, or 3 for training that
+    diverged (a traceback with --debug).
 
     A file-system failure (permission denied, disk full) is one line and exit code 1; Ctrl-C outside the
     training loop (which saves a checkpoint itself) is one line and exit code 130.
@@ -94,7 +95,7 @@ def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except OSError as error:
         if debug:
             raise

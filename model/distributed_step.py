@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from data_pipeline.pairs import STEP_INPUTS
 from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 
@@ -16,7 +17,7 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: SkipGra
                                 optimizer: BatchSGD) -> Callable:
     """A compiled step `(batches, next_pairs, stop, learning_rate) -> totals` run on every replica of `strategy`.
 
-    `batches` holds one batch per replica (dicts with `centres`, `contexts`, `weights`, `noise`, `words`, as
+    `batches` holds one batch per replica (dicts with data_pipeline.pairs.STEP_INPUTS and `words`, as
     training_batches makes them; a replica whose shard is used up gets one of weight 0), `next_pairs` and
     `stop` one float per replica. The result is the float32 vector of TOTALS summed over all replicas: summed
     loss, pairs, corpus words, the pairs of the replicas' next batches (0: the epoch is over everywhere) and
@@ -27,29 +28,26 @@ def make_distributed_train_step(strategy: tf.distribute.Strategy, model: SkipGra
 
     # The loss and its gradients compile with XLA as in the single-process step; the all-reduce stays outside.
     @tf.function(jit_compile=getattr(objective, "jit_compile", False))
-    def loss_and_gradients(centres, contexts, weights, noise) -> tuple[tf.Tensor, list]:
+    def loss_and_gradients(batch: dict, learning_rate: tf.Tensor) -> tuple[tf.Tensor, list]:
         with tf.GradientTape() as tape:
-            total_loss = tf.reduce_sum(objective(model, centres, contexts, noise) * weights)
+            total_loss = tf.reduce_sum(objective(model, batch, learning_rate) * batch["weights"])
         return total_loss, tape.gradient(total_loss, variables)
 
     def replica_step(batch: dict, next_pairs: tf.Tensor, stop: tf.Tensor, learning_rate: tf.Tensor) -> tf.Tensor:
-        total_loss, gradients = loss_and_gradients(batch["centres"], batch["contexts"], batch["weights"],
-                                                   batch["noise"])
+        total_loss, gradients = loss_and_gradients({key: batch[key] for key in STEP_INPUTS}, learning_rate)
         replica = tf.distribute.get_replica_context()
         # Sparse rows (IndexedSlices) are summed by gathering every replica's rows: the traffic grows with the
         # batch, not with V, and shrinks when each word's rows are summed first. Dense gradients (the `full`
         # objective's W) are all-reduced whole.
         # A variable the objective does not use (W's bias in negative sampling) has no gradient to exchange.
-        # Each replica caps its own rows first (BatchSGD.capped): once a word's rows are summed into one, the
-        # optimizer can no longer tell how many pairs hit it. Across R replicas a row counts at most R x the cap.
-        present = [one_row_per_word(optimizer.capped(gradient, variable) if isinstance(gradient, tf.IndexedSlices)
-                                    else gradient)
-                   for gradient, variable in zip(gradients, variables) if gradient is not None]
+        # Each replica's rows arrive bounded already: the objective bounds each row's share of its own batch
+        # (model.optimizer.RowBounds, from the batch's row counts). Across R replicas a row moves at most R x the bound.
+        present = [one_row_per_word(gradient) for gradient in gradients if gradient is not None]
         summed = iter(replica.all_reduce(tf.distribute.ReduceOp.SUM, present))
         gradients = [None if gradient is None else next(summed) for gradient in gradients]
         local = tf.stack([total_loss, tf.reduce_sum(batch["weights"]), batch["words"], next_pairs, stop])
         totals = replica.all_reduce(tf.distribute.ReduceOp.SUM, local)
-        optimizer.apply(gradients, variables, learning_rate, totals[1])
+        optimizer.apply(gradients, variables, learning_rate)
         return totals
 
     @tf.function

@@ -9,13 +9,17 @@ from model.skipgram import SkipGram
 
 
 def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD) -> Callable:
-    """A compiled step `(centres, contexts, weights, noise, learning_rate, with_loss=True) -> mean loss` that
-    updates E and W.
+    """A compiled step `(batch, learning_rate, with_loss=True) -> (mean loss, finite)` that updates E and W.
 
-    With `with_loss=False` the step returns 0 instead of the loss: the gradients need the sigmoid of each score,
-    not its softplus, so XLA then leaves the per-pair losses out altogether (16% of the step at dim 100 and 27% at
-    dim 300, measured). The loop reads the loss only every few dozen steps (training/step_runner.py). Each value of
-    `with_loss` is its own compiled step.
+    `batch` holds the tensors of data_pipeline.pairs.STEP_INPUTS. `finite` is False when the loss or any update
+    of E or W was not finite (training must stop: see training/guard.py).
+
+    With `with_loss=False` the step returns a loss of 0 and `finite` checks the updates alone: the gradients need
+    the sigmoid of each score, not its softplus, so XLA then leaves the per-pair losses out altogether (16% of the
+    step at dim 100 and 27% at dim 300, measured before issue 11). Every value reaching E or W is still checked
+    (an update is the only way one does), and the loss wherever it is computed. The loop reads the loss only at
+    the first and last step of each run of steps (training/step_runner.py). Each value of `with_loss` is its own
+    compiled step.
 
     Objectives that XLA can compile (`objective.jit_compile`) are fused into one kernel sequence per step:
     measured about twice as fast as the plain graph for negative sampling on CPU. XLA compiles once per
@@ -24,15 +28,16 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD) -
     variables = [model.embeddings, model.context_weights, model.context_bias]
 
     @tf.function(jit_compile=getattr(objective, "jit_compile", False), reduce_retracing=True)
-    def train_step(centres: tf.Tensor, contexts: tf.Tensor, weights: tf.Tensor, noise: tf.Tensor,
-                   learning_rate: tf.Tensor, with_loss: bool = True) -> tf.Tensor:
+    def train_step(batch: dict, learning_rate: tf.Tensor, with_loss: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
-            losses = objective(model, centres, contexts, noise) * weights
+            losses = objective(model, batch, learning_rate) * batch["weights"]
             # Summed, not averaged: each pair contributes word2vec's own gradient to the rows it touches.
             total = tf.reduce_sum(losses)
         gradients = tape.gradient(total, variables)
-        pairs = tf.reduce_sum(weights)
-        optimizer.apply(gradients, variables, learning_rate, pairs)
-        return total / tf.maximum(pairs, 1.0) if with_loss else tf.zeros([])
+        updates_finite = optimizer.apply(gradients, variables, learning_rate)
+        if not with_loss:
+            return tf.zeros([]), updates_finite
+        loss = total / tf.maximum(tf.reduce_sum(batch["weights"]), 1.0)
+        return loss, updates_finite & tf.math.is_finite(loss)
 
     return train_step

@@ -13,6 +13,7 @@ TensorFlow's multi-worker guide recommends, and delete it at the end.
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import tempfile
@@ -21,6 +22,7 @@ import zlib
 import tensorflow as tf
 
 from config import Config
+from data_pipeline.pairs import STEP_INPUTS as PAIR_INPUTS
 from data_pipeline.pairs import chunk_ids, training_batches
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary
 from errors import UserError
@@ -28,6 +30,7 @@ from model.distributed_step import TOTALS, make_chief_broadcast, make_distribute
 from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 from training.checkpoints import Progress, training_checkpoint
+from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
 from training.loop import TrainingResult, corpus_from, objective_for
 from training.model_directory import ModelDirectory
@@ -37,7 +40,7 @@ from training.step_runner import linear_decay
 from training.tensorboard import TrainingLog
 
 DISTRIBUTE_CHOICES = ("auto", "none", "multi-worker", "mirrored")
-STEP_INPUTS = ("centres", "contexts", "weights", "noise", "words")  # what each replica's batch gives the step
+STEP_INPUTS = (*PAIR_INPUTS, "words")  # what each replica's batch gives the step
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,9 +117,10 @@ def vocabulary_fingerprint(vocabulary: Vocabulary) -> tf.Tensor:
 
 def empty_batch(batch_size: int, noise_shape: tuple[int, int]) -> dict:
     """What a replica trains on once its shard is used up while others still have batches: padding only."""
-    noise = tf.zeros(noise_shape, tf.int32)
+    pairs = {name: tf.zeros([batch_size]) for name in ("weights", "centre_pairs", "context_pairs", "context_noise_pairs")}
+    noise = {name: tf.zeros(noise_shape) for name in ("noise_pairs", "noise_context_pairs")}
     return {"centres": tf.zeros([batch_size], tf.int32), "contexts": tf.zeros([batch_size], tf.int32),
-            "weights": tf.zeros([batch_size]), "noise": noise, "words": tf.constant(0.0)}
+            "noise": tf.zeros(noise_shape, tf.int32), **pairs, **noise, "words": tf.constant(0.0)}
 
 
 def pair_count(batch: dict) -> tf.Tensor:
@@ -157,7 +161,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
 
         with strategy.scope():
             model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
-            optimizer, progress = BatchSGD(config.training.max_row_updates), Progress()
+            optimizer, progress = BatchSGD(), Progress()
         checkpoint = training_checkpoint(model, optimizer, progress)
         # Worker 0 owns the model directory; the others checkpoint into a temporary one, deleted at the end.
         checkpoints = directory.checkpoints if distribution.is_chief else pathlib.Path(
@@ -200,7 +204,11 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
             return strategy.experimental_distribute_values_from_function(
                 lambda context: values[context.replica_id_in_sync_group - first])
 
+        guard = DivergenceGuard(config, str(directory.root), [model.embeddings, model.context_weights,
+                                                              model.context_bias])
+
         def save() -> None:
+            guard.check_state(number(progress.step), manager.latest_checkpoint)
             manager.save(checkpoint_number=number(progress.step))
 
         for epoch in range(number(progress.epoch), epochs):
@@ -227,6 +235,8 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
                 totals = dict(zip(TOTALS, result.numpy().tolist()))
                 batches, pending = upcoming, totals["next_pairs"]
                 loss = totals["loss"] / max(totals["pairs"], 1.0)
+                if not math.isfinite(loss):
+                    raise guard.step_diverged(number(progress.step) + 1, loss, manager.latest_checkpoint)
                 words_done += totals["words"]
                 done_in_epoch += 1
                 progress.step.assign_add(1)

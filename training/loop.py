@@ -1,6 +1,7 @@
 """The training run from a config: vocabulary, network, checkpoints, then epochs of batches."""
 
 import dataclasses
+import math
 import os
 import tempfile
 
@@ -12,10 +13,11 @@ from data_pipeline.sources import corpus_lines
 from data_pipeline.vocabulary import Vocabulary, unigram_probabilities
 from errors import UserError
 from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
-from model.optimizer import BatchSGD
+from model.optimizer import BatchSGD, RowBounds
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
+from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
 from training.preflight import prepare_run
@@ -40,16 +42,41 @@ def corpus_from(config: Config) -> tf.data.Dataset:
 
 def objective_for(config: Config, vocabulary: Vocabulary):
     """The objective and the shape of the noise words each batch brings it: (objective, [groups, k])."""
+    bounds = RowBounds(config.training.max_row_updates, config.training.max_noise_row_updates)
     if config.training.loss == "negative":
-        shared = min(config.data.shared_noise_words, len(vocabulary))
-        noise_shape = (1, shared) if shared else (config.training.batch_size, config.data.negatives)
-        return NegativeSampling(config.data.negatives), noise_shape
+        return NegativeSampling(config.data.negatives, bounds), negative_sampling_noise_shape(config, len(vocabulary))
     if config.training.loss == "sampled":
         noise = unigram_probabilities(vocabulary, NOISE_POWER)
-        return SampledSoftmax(noise), (1, min(config.training.sampled_classes, len(vocabulary)))
+        return SampledSoftmax(noise, bounds), (1, sampled_classes(config, len(vocabulary)))
     if config.training.loss == "full":
-        return FullSoftmax(), (1, 1)
+        return FullSoftmax(bounds), (1, 1)
     raise UserError(f"unknown --loss {config.training.loss!r}: choose negative, sampled or full")
+
+
+def negative_sampling_noise_shape(config: Config, vocabulary_size: int) -> tuple[int, int]:
+    """[groups, K] noise words per batch for negative sampling: [batch, negatives] with --shared-noise-words 0
+    (fresh ones per pair), else [1, K] shared by the batch, K at least --shared-noise-words and enough that one
+    noise word stands for at most `max_noise_row_updates` pairs' worth (batch x negatives / K): 32 at the
+    defaults, 96 with --negatives 15. With fewer, every centre word of the batch is pushed by the same few
+    noise words, and the vectors collapse (gcide, --negatives 15 and 32 noise words: analogy 0.071, not 0.224)."""
+    data, training = config.data, config.training
+    if not data.shared_noise_words:
+        return training.batch_size, data.negatives
+    needed = math.ceil(training.batch_size * data.negatives / training.max_noise_row_updates)
+    return 1, min(max(data.shared_noise_words, needed), vocabulary_size)
+
+
+# The default's 2,048 pairs share 256 sampled words: about 8 pairs per word.
+PAIRS_PER_SAMPLED_WORD = 8
+
+
+def sampled_classes(config: Config, vocabulary_size: int) -> int:
+    """The words the sampled softmax draws per batch: at least `sampled_classes`, and one per 8 pairs of the
+    batch. Its rare sampled words take most of each pair's probability (their importance weights are large), so
+    with fewer the batch's pairs all pull the same few rows and E at once: at 8,192 pairs and 256 words the loss
+    rose instead of falling (tests/test_stability.py)."""
+    needed = math.ceil(config.training.batch_size / PAIRS_PER_SAMPLED_WORD)
+    return min(max(config.training.sampled_classes, needed), vocabulary_size)
 
 
 def train(config: Config, directory: ModelDirectory, log=print, max_steps: int = 0) -> TrainingResult:
@@ -67,7 +94,7 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
 
     model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
-    optimizer, progress = BatchSGD(config.training.max_row_updates), Progress()
+    optimizer, progress = BatchSGD(), Progress()
     checkpoint = training_checkpoint(model, optimizer, progress)
     manager = tf.train.CheckpointManager(checkpoint, str(directory.checkpoints), config.training.checkpoints_to_keep)
     if manager.latest_checkpoint:
@@ -81,8 +108,10 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     reporter = ProgressReporter(total_words, float(progress.words_done))
     start_step = int(progress.step)
     training_log = TrainingLog(directory.logs, vocabulary, config, float(progress.words_done))
+    guard = DivergenceGuard(config, str(directory.root), [model.embeddings, model.context_weights, model.context_bias])
 
     def save() -> None:
+        guard.check_state(int(progress.step), manager.latest_checkpoint)  # Never a checkpoint of non-finite values.
         manager.save(checkpoint_number=int(progress.step))
 
     chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk, token_cache)
@@ -104,8 +133,11 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
                             config.training.checkpoint_every - step % config.training.checkpoint_every, 50)
                 if max_steps:
                     steps = min(steps, start_step + max_steps - step)
-                trained, loss = run_steps(iterator, tf.constant(steps, tf.int64))
+                trained, loss, finite = run_steps(iterator, tf.constant(steps, tf.int64))
                 step += int(trained)
+                if not bool(finite):
+                    training_log.close()
+                    raise guard.step_diverged(step + 1, float(loss), manager.latest_checkpoint)
                 if int(trained) and (step % config.training.log_every == 0 or reporter.due()):
                     words_done = float(progress.words_done)
                     rate = float(learning_rate(words_done))

@@ -100,9 +100,9 @@ class DataConfig:
     negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair for --loss negative",
                                                     metavar="K"))
     shared_noise_words: int = field(default=32, metadata=flag(
-        "--shared-noise-words", "noise words drawn once per batch and scored against all its pairs, each weighted "
-        "negatives/K; at least K, more when one would stand for over 320 pairs' worth (0: --negatives fresh "
-        "ones per pair, as word2vec)", metavar="K"))
+        "--shared-noise-words", "at least K noise words drawn once per batch and scored against all its pairs, each "
+        "weighted negatives/K (more when the batch needs them); 0: --negatives fresh ones per pair, as word2vec draws "
+        "them", metavar="K"))
     lines_per_chunk: int = 2048
 
 

@@ -12,10 +12,13 @@ SimLex-999). Words/s are counted as gensim counts them: raw corpus words x epoch
 
 Rows: `100` and `300` train both at that dimension with this project's default objective, on two cores and
 pinned to one (`--cores 2,1`: `taskset -c 0`, gensim with workers=1), several pairs in turn (`--repeats`: ours,
-gensim, ours, ...; the median of each time); `default` is a user's first run, `python train.py` on the embedded
-corpus with every flag at its default, against gensim on the same text at the same settings; `full` trains
-this project's exact softmax (dim 100) for a bounded number of steps and reports the FLOP/s its three
-B x D x V products reach, next to the machine's matmul FLOP/s measured in the same run at the same shapes.
+gensim, ours, ...; the median of each time); `negN` (e.g. `neg15`) does the same at dim 100 with N negatives
+instead of 5; `default` is a user's first run, `python train.py` on the embedded corpus with every flag at its
+default, against gensim on the same text at the same settings; `full` trains this project's exact softmax
+(dim 100) for a bounded number of steps and reports the FLOP/s its three B x D x V products reach, next to the
+machine's matmul FLOP/s measured in the same run at the same shapes; `objectives` trains this project's three
+objectives (negative, sampled, full) and gensim on equal data, bounded so that the full softmax finishes
+(--objectives-epochs, --objectives-max-vocab), for their quality and cost side by side.
 Results: OUT/results.md and OUT/results.json.
 """
 
@@ -50,6 +53,9 @@ QUICK_LINES = 20000  # --quick trains on this many lines of the corpus
 FULL_STEPS, QUICK_FULL_STEPS = 20, 8  # steps of the bounded `full` run (a step is ~100 GFLOP on gcide)
 WARMUP_STEPS = 3  # steps of the second, shorter `full` run whose time is subtracted: start-up and first steps
 MATMUL_SECONDS = 10.0  # how long the matmul reference multiplies
+# The objectives row: the full softmax at gcide's 43k words costs ~0.38 s a step, 70 minutes an epoch; a vocabulary
+# of 10,000 words and one epoch bound it to about ten minutes.
+OBJECTIVES_EPOCHS, OBJECTIVES_MAX_VOCAB = 1, 10_000
 ANALOGY_RESTRICT_VOCAB = 30000
 
 
@@ -64,6 +70,7 @@ class Hyperparameters:
     epochs: int = 5
     threads: int = 2
     seed: int = 1
+    max_vocab: int = 0  # 0: every word seen min_count times
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,13 +93,18 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="where results.md and results.json go "
                                       f"(default {DEFAULT_OUT.relative_to(ROOT)}, or its quick/ folder with --quick)")
     parser.add_argument("--rows", default="100,300,default,full",
-                        help="comma-separated rows: 100, 300 (dims), default (a first run) and full")
+                        help="comma-separated rows: dims (100, 300), negN (dim 100, N negatives), default (a first "
+                             "run), full, objectives")
     parser.add_argument("--cores", default="2,1", help="comma-separated core counts for the dim rows (1: taskset -c 0)")
     parser.add_argument("--repeats", type=int, default=1, help="pairs of runs in turn per row; times are medians")
     parser.add_argument("--quick", action="store_true", help=f"train on the first {QUICK_LINES:,} lines only")
     parser.add_argument("--full-steps", type=int,
                         help=f"steps of the full-softmax row (default {FULL_STEPS}; {QUICK_FULL_STEPS} with --quick)")
     parser.add_argument("--matmul-seconds", type=float, default=MATMUL_SECONDS, help="how long the matmul runs")
+    parser.add_argument("--objectives-epochs", type=int, default=OBJECTIVES_EPOCHS,
+                        help="epochs of the objectives row (the full softmax costs a B x D x V product per step)")
+    parser.add_argument("--objectives-max-vocab", type=int, default=OBJECTIVES_MAX_VOCAB,
+                        help="vocabulary cap of the objectives row, for both systems (0: none)")
     parser.add_argument("--work-dir", help="keep the trained models and logs here (default: a temporary directory)")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     return parser
@@ -101,8 +113,9 @@ def flag_parser() -> argparse.ArgumentParser:
 def parsed_rows(text: str) -> list[str]:
     rows = [row.strip() for row in text.split(",") if row.strip()]
     for row in rows:
-        if row not in ("full", "default") and not (row.isdigit() and int(row) > 0):
-            raise UserError(f"--rows: {row!r} is neither a dimension (e.g. 100) nor 'default' or 'full'")
+        if row not in ("full", "default", "objectives") and row_dimension_and_negatives(row) is None:
+            raise UserError(f"--rows: {row!r} is none of a dimension (e.g. 100), negN (e.g. neg15), default, full, "
+                            "objectives")
     if not rows:
         raise UserError("--rows names no row: give e.g. 100,300,full")
     return rows
@@ -119,6 +132,15 @@ def parsed_cores(text: str) -> list[int]:
 def pinned(cores: int) -> list[str]:
     """The command prefix that keeps a process on one core, or none for the whole machine."""
     return ["taskset", "-c", "0"] if cores == 1 else []
+
+
+def row_dimension_and_negatives(row: str) -> tuple[int, int | None] | None:
+    """(dimension, negatives or None for the default) of a compared row: `100` -> (100, None), `neg15` -> (100, 15)."""
+    if row.isdigit() and int(row) > 0:
+        return int(row), None
+    if row.startswith("neg") and row[3:].isdigit() and int(row[3:]) > 0:
+        return 100, int(row[3:])
+    return None
 
 
 def plain_corpus(source: pathlib.Path, work_dir: pathlib.Path, max_lines: int | None) -> Corpus:
@@ -208,6 +230,7 @@ def train_ours(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, sett
                     "--min-count", str(settings.min_count), "--epochs", str(settings.epochs), "--seed", str(settings.seed)]
     command += ["--loss", loss] if loss else []
     command += ["--max-steps", str(max_steps)] if max_steps else []
+    command += ["--max-vocab", str(settings.max_vocab)] if settings.max_vocab else []
     print(f"[{name}] {shlex.join(command)}", flush=True)
     process = run_measured(command, work_dir / f"{name}.log")
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
@@ -234,6 +257,7 @@ def train_gensim(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, se
                "--window", str(settings.window), "--negatives", str(settings.negatives),
                "--sample", str(settings.sample), "--min-count", str(settings.min_count),
                "--epochs", str(settings.epochs), "--workers", str(workers), "--seed", str(settings.seed)]
+    command += ["--max-vocab", str(settings.max_vocab)] if settings.max_vocab else []
     print(f"[{name}] {shlex.join(command)}", flush=True)
     process = run_measured(command, work_dir / f"{name}.log")
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
@@ -302,14 +326,17 @@ def full_row(corpus: Corpus, work_dir: pathlib.Path, settings: Hyperparameters, 
             "matmul": matmul, "share_of_matmul": steady / matmul["flops_per_second"] if steady else None}
 
 
-def dim_row(corpus: Corpus, work_dir: pathlib.Path, dim: int, settings: Hyperparameters, cores: int,
+def dim_row(corpus: Corpus, work_dir: pathlib.Path, row: str, settings: Hyperparameters, cores: int,
             repeats: int, evaluate: bool) -> dict:
-    """Both systems at `dim` on `cores` cores, `repeats` pairs in turn; scores from the first pair (`evaluate`)."""
+    """Both systems at the row's dimension (and negatives: `negN`) on `cores` cores, `repeats` pairs in turn; scores
+    from the first pair (`evaluate`)."""
+    dim, negatives = row_dimension_and_negatives(row)
+    settings = dataclasses.replace(settings, negatives=negatives or settings.negatives)
     suffix = "" if cores == 2 else "-1core"
     return side_by_side(
-        lambda repeat: train_ours(corpus, work_dir, f"ours-{dim}{suffix}", dim, settings, cores=cores,
+        lambda repeat: train_ours(corpus, work_dir, f"ours-{row}{suffix}", dim, settings, cores=cores,
                                   evaluate=evaluate and repeat == 0),
-        lambda repeat: train_gensim(corpus, work_dir, f"gensim-{dim}{suffix}", dim, settings, cores=cores,
+        lambda repeat: train_gensim(corpus, work_dir, f"gensim-{row}{suffix}", dim, settings, cores=cores,
                                     evaluate=evaluate and repeat == 0),
         repeats)
 
@@ -323,6 +350,18 @@ def first_run_row(work_dir: pathlib.Path, settings: Hyperparameters, repeats: in
         lambda repeat: train_gensim(text, work_dir, "gensim-default", 100, settings, evaluate=repeat == 0),
         repeats)
     return {**row, "corpus": {"source": text.source, "lines": text.lines, "words": text.words}}
+
+
+OBJECTIVES = ["negative", "sampled", "full"]
+
+
+def objectives_row(corpus: Corpus, work_dir: pathlib.Path, settings: Hyperparameters) -> dict:
+    """The three objectives of this project and gensim, dim 100, trained on the same bounded data (`settings`)."""
+    runs = {loss: train_ours(corpus, work_dir, f"objective-{loss}", 100, settings, loss=loss) for loss in OBJECTIVES}
+    for run in runs.values():
+        run["seconds_per_step"] = run["training_seconds"] / run["steps"]
+    runs["gensim"] = train_gensim(corpus, work_dir, "objective-gensim", 100, settings)
+    return {"settings": dataclasses.asdict(settings), "runs": runs}
 
 
 def without_nan(value):
@@ -357,10 +396,10 @@ def markdown(results: dict) -> str:
         + (" (a --quick slice)" if results["quick"] else "") + ".  ",
         (f"Both: window {settings['window']}, negatives {settings['negatives']}, sample {settings['sample']}, "
         f"min-count {settings['min_count']}, {settings['epochs']} epochs, {settings['threads']} threads, "
-        f"seed {settings['seed']}; everything else at each system's defaults."),
+        f"seed {settings['seed']}; everything else at each system's defaults (rows named negN: N negatives)."),
         "",
     ]
-    compared = {name: row for name, row in results["rows"].items() if name != "full"}
+    compared = {name: row for name, row in results["rows"].items() if name not in ("full", "objectives")}
     one_core = results.get("one_core", {})
     if compared or one_core:
         lines += speed_summary(compared, one_core)
@@ -373,7 +412,7 @@ def markdown(results: dict) -> str:
                   "peak_rss_mb": 0, "analogy": 3, "wordsim353": 3, "simlex999": 3}
         for cores, table in ((2, compared), (1, one_core)):
             for name, row in table.items():
-                what = "default corpus, `python train.py`" if name == "default" else f"dim {name}"
+                what = row_label(name, "default corpus, `python train.py`")
                 for label, values, places in [(f"ours, {what}", row["ours"], digits),
                                               (f"gensim, {what}", row["gensim"], digits),
                                               ("ratio ours / gensim", row["ratio"], dict.fromkeys(digits, 2))]:
@@ -417,7 +456,17 @@ def markdown(results: dict) -> str:
             f"TensorFlow at the same shapes, for {matmul['seconds']:.0f} s in the same run. Share: steady / matmul."),
             "",
         ]
+    if "objectives" in results["rows"]:
+        lines += objectives_markdown(results["rows"]["objectives"])
     return "\n".join(lines)
+
+
+def row_label(row: str, default: str) -> str:
+    """How a compared row is named in the tables: `dim 100`, `dim 100, negatives 15`, or `default` for a first run."""
+    if row == "default":
+        return default
+    dim, negatives = row_dimension_and_negatives(row)
+    return f"dim {dim}" + (f", negatives {negatives}" if negatives else "")
 
 
 def speed_summary(two_cores: dict, one_core: dict) -> list[str]:
@@ -425,13 +474,38 @@ def speed_summary(two_cores: dict, one_core: dict) -> list[str]:
     lines = [("| words/s, ours / gensim | 2 cores, training | 2 cores, whole process | 1 core, training "
               "| 1 core, whole process |"), "| --- | ---: | ---: | ---: | ---: |"]
     for name in dict.fromkeys([*two_cores, *one_core]):
-        what = "default corpus, first run (dim 100)" if name == "default" else f"dim {name}"
+        what = row_label(name, "default corpus, first run (dim 100)")
         cells = []
         for table in (two_cores, one_core):
             ratio = table[name]["ratio"] if name in table else {}
             cells += [figure(ratio.get("words_per_second"), 2), figure(ratio.get("words_per_wall_second"), 2)]
         lines.append(f"| {what} | " + " | ".join(cells) + " |")
     return [*lines, ""]
+
+
+def objectives_markdown(row: dict) -> list[str]:
+    settings, runs = row["settings"], row["runs"]
+    bound = (f"{settings['epochs']} epoch{'s' if settings['epochs'] > 1 else ''}"
+             + (f", the {settings['max_vocab']:,} most frequent words" if settings["max_vocab"] else ""))
+    lines = [
+        f"## The three objectives on equal data ({bound}; dim 100)",
+        "",
+        "| run | V | steps | training (s) | s per step | words/s | analogy | WordSim-353 | SimLex-999 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, run in runs.items():
+        label = "gensim (negative sampling)" if name == "gensim" else f"ours, {name}"
+        per_step = figure(run["seconds_per_step"], 4) if "seconds_per_step" in run else ""
+        steps = f"{run['steps']:,}" if "steps" in run else ""
+        lines.append(f"| {label} | {run['vocabulary_size']:,} | {steps} | {run['training_seconds']:.1f} | {per_step} "
+                     f"| {run['words_per_second']:,.0f} | " + " | ".join(figure(run[key], 3) for key in QUALITY) + " |")
+    lines += [
+        "",
+        ("The full softmax costs a B x D x V product per step, three per batch with its gradients; the bound (one epoch, "
+         "a capped vocabulary) keeps it to minutes. Every run reads the same corpus with the same settings otherwise."),
+        "",
+    ]
+    return lines
 
 
 def script_path() -> str:
@@ -481,10 +555,14 @@ def run(flags: argparse.Namespace) -> int:
                 results["rows"]["full"] = full_row(corpus, work_dir, settings, full_steps, flags.matmul_seconds)
             elif row == "default":
                 results["rows"]["default"] = first_run_row(work_dir, settings, flags.repeats)
+            elif row == "objectives":
+                bounded = dataclasses.replace(settings, epochs=flags.objectives_epochs,
+                                              max_vocab=flags.objectives_max_vocab)
+                results["rows"]["objectives"] = objectives_row(corpus, work_dir, bounded)
             else:
                 for count in cores:
                     table = results["rows"] if count == 2 else results["one_core"]
-                    table[row] = dim_row(corpus, work_dir, int(row), settings, count, flags.repeats,
+                    table[row] = dim_row(corpus, work_dir, row, settings, count, flags.repeats,
                                          evaluate=count == cores[0])
         results["benchmark_peak_rss_mb"] = own_peak_rss_mb()
     finally:

@@ -1,5 +1,5 @@
-"""Tokenisation: standardise (valid UTF-8, lowercase, NFC), then split on a configurable separator pattern.
-One line in, one row of tokens out.
+"""Tokenisation: standardise (valid UTF-8, lowercase, NFC), then split on a configurable separator pattern. One
+line in, one row of tokens out.
 
 `standardize` is the one place that decides which spellings are the same word. Training applies it to every line;
 the export's signatures, the Keras layer and evaluate.py apply it to the words they look up, so raw text finds

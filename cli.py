@@ -5,6 +5,7 @@ import argparse
 import contextlib
 import os
 import sys
+import textwrap
 from collections.abc import Callable
 
 from errors import UserError
@@ -57,6 +58,10 @@ class FlagHelpFormatter(argparse.RawDescriptionHelpFormatter):
         if action.required:
             return f"{action.help} (required)"
         return f"{action.help} (default: {default.replace('%', '%%')})"
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # A long default (the token pattern) stays whole on its line, so it can be copied from --help.
+        return textwrap.wrap(" ".join(text.split()), width, break_long_words=False, break_on_hyphens=False)
 
 
 def shown_default(action: argparse.Action) -> str:

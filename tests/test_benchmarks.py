@@ -128,7 +128,11 @@ def test_compare_gensim_runs_both_systems_and_writes_the_tables(tiny_corpus, tmp
     # objectives: the three objectives and gensim, one epoch each, on the 10 most frequent words.
     runs = results["rows"]["objectives"]["runs"]
     assert set(runs) == {"negative", "sampled", "full", "gensim"}
-    assert {run["vocabulary_size"] for run in runs.values()} == {10}
+    assert {runs[loss]["vocabulary_size"] for loss in ("negative", "sampled", "full")} == {10}
+    # gensim's max_final_vocab drops a whole group of words tied at the cut (it raises min_count), so it may keep
+    # fewer than 10 of the tiny corpus's words, never more.
+    gensim_words = runs["gensim"]["vocabulary_size"]
+    assert 0 < gensim_words <= 10
     assert all(runs[loss]["seconds_per_step"] == pytest.approx(runs[loss]["training_seconds"] / runs[loss]["steps"])
                for loss in ("negative", "sampled", "full"))
     table = (tmp_path / "out" / "results.md").read_text()
@@ -136,4 +140,4 @@ def test_compare_gensim_runs_both_systems_and_writes_the_tables(tiny_corpus, tmp
     assert "| ours, dim 100, negatives 15 |" in table and "| gensim, dim 100, negatives 15 |" in table
     assert "## The `full` objective" in table
     assert "## The three objectives on equal data (1 epoch, the 10 most frequent words; dim 100)" in table
-    assert "| ours, full | 10 |" in table and "| gensim (negative sampling) | 10 |" in table
+    assert "| ours, full | 10 |" in table and f"| gensim (negative sampling) | {gensim_words} |" in table

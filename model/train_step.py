@@ -8,7 +8,8 @@ from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 
 
-def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD) -> Callable:
+def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
+                    embedding_lock: tf.Variable | None = None) -> Callable:
     """A compiled step `(batch, learning_rate, with_loss=True) -> (mean loss, finite)` that updates E and W.
 
     `batch` holds the tensors of data_pipeline.pairs.STEP_INPUTS. `finite` is False when the loss or any update
@@ -24,6 +25,9 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD) -
     Objectives that XLA can compile (`objective.jit_compile`) are fused into one kernel sequence per step:
     measured about twice as fast as the plain graph for negative sampling on CPU. XLA compiles once per
     input shape, which is why every batch has the same size (padding pairs carry weight 0).
+
+    `embedding_lock`, one factor per row of E (0: fixed, 1: trains), scales E's gradient rows, as gensim's
+    `lockf` does.
     """
     variables = [model.embeddings, model.context_weights, model.context_bias]
 
@@ -34,6 +38,8 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD) -
             # Summed, not averaged: each pair contributes word2vec's own gradient to the rows it touches.
             total = tf.reduce_sum(losses)
         gradients = tape.gradient(total, variables)
+        if embedding_lock is not None:
+            gradients[0] = locked(gradients[0], embedding_lock)
         updates_finite = optimizer.apply(gradients, variables, learning_rate)
         if not with_loss:
             return tf.zeros([]), updates_finite
@@ -41,3 +47,12 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD) -
         return loss, updates_finite & tf.math.is_finite(loss)
 
     return train_step
+
+
+def locked(gradient: tf.Tensor | tf.IndexedSlices, factors: tf.Variable) -> tf.Tensor | tf.IndexedSlices:
+    """E's gradient with each row scaled by its factor; E is gathered by the objectives, so its gradient comes as
+    row slices, and only the batch's rows are scaled."""
+    if isinstance(gradient, tf.IndexedSlices):
+        scale = tf.gather(factors, gradient.indices)[:, None]
+        return tf.IndexedSlices(gradient.values * scale, gradient.indices, gradient.dense_shape)
+    return gradient * factors[:, None]

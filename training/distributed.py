@@ -30,12 +30,14 @@ from model.distributed_step import TOTALS, make_chief_broadcast, make_distribute
 from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 from training.checkpoints import Progress, training_checkpoint
+from training.evaluation_hooks import BestCheckpoint, EpochEvaluation
 from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
 from training.loop import TrainingResult, corpus_from, objective_for
 from training.model_directory import ModelDirectory
 from training.preflight import prepare_run
-from training.reporting import ProgressReporter
+from training.reporting import EpochTotals, ProgressReporter
+from training.rounds import record_round_end
 from training.step_runner import linear_decay
 from training.tensorboard import TrainingLog
 
@@ -150,6 +152,10 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
     """Trains (or resumes) like training.loop.train, on every replica of `distribution` together, until
     `config.training.epochs` are done, a stop signal to any worker, or `max_steps` steps in this run (0: no limit)."""
     strategy = distribution.strategy
+    if distribution.workers > 1 and config.training.keep_best:
+        # Only the chief scores E, so the workers could not agree on when to save or stop.
+        raise UserError("--keep-best and --early-stop are not available with several workers yet: train on one "
+                        "machine, or evaluate the saved checkpoints with evaluate.py")
     log(distribution.describe())
     with contextlib.ExitStack() as cleanup:
         lines = corpus_from(config)
@@ -185,8 +191,11 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
         learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
         reporter = ProgressReporter(total_words, number(progress.words_done))
         start_step = number(progress.step)
-        training_log = TrainingLog(directory.logs, vocabulary, config, number(progress.words_done)) \
-            if distribution.is_chief else None
+        training_log = TrainingLog(directory.logs, vocabulary, config) if distribution.is_chief else None
+        epoch_totals = EpochTotals()
+        evaluation = EpochEvaluation(config, vocabulary) if distribution.is_chief else None
+        best = BestCheckpoint(config.training, checkpoint, directory.best)
+        last_epoch = best.epochs_to_train(number(progress.epoch), epochs, log)
 
         # Replica r of R reads every R-th line from line r, so the shards are as even as lines can be; its
         # token ids are cached on disk after the first epoch, as in the single-process loop.
@@ -211,9 +220,10 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
             guard.check_state(number(progress.step), manager.latest_checkpoint)
             manager.save(checkpoint_number=number(progress.step))
 
-        for epoch in range(number(progress.epoch), epochs):
+        for epoch in range(number(progress.epoch), last_epoch):
             if epoch != number(progress.epoch):
                 progress.start_epoch(epoch)
+            epoch_totals.start(number(progress.words_done))
             # Replicas step in lockstep, so the steps done in this epoch locate every replica's position.
             done_in_epoch = number(progress.batch)
             iterators = [iter(training_batches(
@@ -237,6 +247,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
                 loss = totals["loss"] / max(totals["pairs"], 1.0)
                 if not math.isfinite(loss):
                     raise guard.step_diverged(number(progress.step) + 1, loss, manager.latest_checkpoint)
+                epoch_totals.add(1, loss, totals["loss"], totals["pairs"])
                 words_done += totals["words"]
                 done_in_epoch += 1
                 progress.step.assign_add(1)
@@ -253,7 +264,7 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
                 if totals["stop"] or (max_steps and step - start_step >= max_steps):
                     save()
                     if training_log:
-                        training_log.snapshot(step, model.embeddings)
+                        training_log.run_end(step, model.embeddings, epoch_totals.last_loss)
                         training_log.close()
                     interrupted_by = None
                     if totals["stop"]:
@@ -261,16 +272,26 @@ def train_distributed(config: Config, directory: ModelDirectory, distribution: D
                         log(f"stopped by {stop_request.signal_name or 'a signal to another worker'}: saved step "
                             f"{step:,} in {manager.latest_checkpoint}")
                     return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done),
-                                          interrupted_by)
+                                          interrupted_by, step - start_step)
+            figures = {**epoch_totals.summary(number(progress.words_done)),
+                       **(evaluation.scores(model.embeddings) if evaluation else {})}
             if training_log:
-                training_log.epoch_end(epoch + 1, number(progress.step), number(progress.words_done), model.embeddings)
+                training_log.epoch_end(epoch + 1, number(progress.step), model.embeddings, figures,
+                                       epoch_totals.last_loss)
+            reporter.epoch_end(epoch, epochs, number(progress.step), figures)
+            if best.after_epoch(epoch + 1, number(progress.step), figures, log):
+                last_epoch = epoch + 1
+                break
         if number(progress.step) > start_step or not manager.latest_checkpoint:
-            progress.start_epoch(epochs)
+            progress.start_epoch(last_epoch)
             save()
+        if distribution.is_chief:
+            record_round_end(directory, config, number(progress.step))
         if training_log:
             training_log.close()
         words_per_second = reporter.words_per_second(number(progress.words_done))
         if distribution.workers > 1:
             log(f"{words_per_second:,.0f} words/s over {distribution.workers} workers, "
                 f"{words_per_second / distribution.workers:,.0f} per worker")
-        return TrainingResult(model, vocabulary, number(progress.step), words_per_second)
+        return TrainingResult(model, vocabulary, number(progress.step), words_per_second,
+                              steps_this_run=number(progress.step) - start_step)

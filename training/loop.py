@@ -17,11 +17,14 @@ from model.optimizer import BatchSGD, RowBounds
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
+from training.continuation import embedding_lock
+from training.evaluation_hooks import BestCheckpoint, EpochEvaluation
 from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
 from training.preflight import prepare_run
-from training.reporting import ProgressReporter
+from training.reporting import EpochTotals, ProgressReporter
+from training.rounds import record_round_end, round_corpus_words
 from training.step_runner import linear_decay, make_step_runner
 from training.tensorboard import TrainingLog
 
@@ -33,6 +36,7 @@ class TrainingResult:
     steps: int
     words_per_second: float
     interrupted_by: str | None = None
+    steps_this_run: int = 0  # `steps` counts every step since the run began, resumes included
 
 
 def corpus_from(config: Config) -> tf.data.Dataset:
@@ -95,20 +99,26 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
 
     model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
     optimizer, progress = BatchSGD(), Progress()
-    checkpoint = training_checkpoint(model, optimizer, progress)
+    lock = embedding_lock(config, len(vocabulary))  # None unless --lock-init-vectors
+    checkpoint = training_checkpoint(model, optimizer, progress, lock)
     manager = tf.train.CheckpointManager(checkpoint, str(directory.checkpoints), config.training.checkpoints_to_keep)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).assert_consumed()
         log(f"resuming from {manager.latest_checkpoint} at step {int(progress.step):,}, epoch {int(progress.epoch) + 1}")
 
     objective, noise_shape = objective_for(config, vocabulary)
-    epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
+    epochs = config.training.epochs
+    total_words = epochs * round_corpus_words(config, vocabulary.total_words)  # This round's, when continuing.
     learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
-    run_steps = make_step_runner(make_train_step(model, objective, optimizer), progress, learning_rate)
+    run_steps = make_step_runner(make_train_step(model, objective, optimizer, lock), progress, learning_rate)
     reporter = ProgressReporter(total_words, float(progress.words_done))
     start_step = int(progress.step)
-    training_log = TrainingLog(directory.logs, vocabulary, config, float(progress.words_done))
+    training_log = TrainingLog(directory.logs, vocabulary, config)
     guard = DivergenceGuard(config, str(directory.root), [model.embeddings, model.context_weights, model.context_bias])
+    # Issue 16: each epoch's totals from the compiled loop, evaluation scores, --keep-best and --early-stop.
+    totals, evaluation = EpochTotals(), EpochEvaluation(config, vocabulary)
+    best = BestCheckpoint(config.training, checkpoint, directory.best)
+    last_epoch = best.epochs_to_train(int(progress.epoch), epochs, log)
 
     def save() -> None:
         guard.check_state(int(progress.step), manager.latest_checkpoint)  # Never a checkpoint of non-finite values.
@@ -118,9 +128,10 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     chunks = chunks.cache(os.path.join(cache_dir.name, "ids"))
 
     with cache_dir, StopRequest() as stop_request:
-        for epoch in range(int(progress.epoch), epochs):
+        for epoch in range(int(progress.epoch), last_epoch):
             if epoch != int(progress.epoch):
                 progress.start_epoch(epoch)
+            totals.start(float(progress.words_done))
             batches = training_batches(
                 chunks, vocabulary, window_size=config.data.window_size, sample=config.data.sample,
                 batch_size=config.training.batch_size, noise_shape=noise_shape,
@@ -133,11 +144,12 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
                             config.training.checkpoint_every - step % config.training.checkpoint_every, 50)
                 if max_steps:
                     steps = min(steps, start_step + max_steps - step)
-                trained, loss, finite = run_steps(iterator, tf.constant(steps, tf.int64))
+                trained, loss, loss_sum, pairs, finite = run_steps(iterator, tf.constant(steps, tf.int64))
                 step += int(trained)
                 if not bool(finite):
                     training_log.close()
                     raise guard.step_diverged(step + 1, float(loss), manager.latest_checkpoint)
+                totals.add(int(trained), float(loss), float(loss_sum), float(pairs))
                 if int(trained) and (step % config.training.log_every == 0 or reporter.due()):
                     words_done = float(progress.words_done)
                     rate = float(learning_rate(words_done))
@@ -150,18 +162,25 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
                 if reached_max_steps or stop_request:
                     if not saved_now:
                         save()
-                    training_log.snapshot(step, model.embeddings)
+                    training_log.run_end(step, model.embeddings, totals.last_loss)
                     if stop_request:
                         log(f"stopped by {stop_request.signal_name}: saved step {step:,} in {manager.latest_checkpoint}")
                     training_log.close()
                     return TrainingResult(model, vocabulary, step,
                                           reporter.words_per_second(float(progress.words_done)),
-                                          stop_request.signal_name)
+                                          stop_request.signal_name, step - start_step)
                 if int(trained) < steps:
                     break
-            training_log.epoch_end(epoch + 1, int(progress.step), float(progress.words_done), model.embeddings)
+            figures = {**totals.summary(float(progress.words_done)), **evaluation.scores(model.embeddings)}
+            training_log.epoch_end(epoch + 1, int(progress.step), model.embeddings, figures, totals.last_loss)
+            reporter.epoch_end(epoch, epochs, int(progress.step), figures)
+            if best.after_epoch(epoch + 1, int(progress.step), figures, log):
+                last_epoch = epoch + 1
+                break
         if int(progress.step) > start_step or not manager.latest_checkpoint:
-            progress.start_epoch(epochs)
+            progress.start_epoch(last_epoch)
             save()
+        record_round_end(directory, config, int(progress.step))
     training_log.close()
-    return TrainingResult(model, vocabulary, int(progress.step), reporter.words_per_second(float(progress.words_done)))
+    return TrainingResult(model, vocabulary, int(progress.step), reporter.words_per_second(float(progress.words_done)),
+                          steps_this_run=int(progress.step) - start_step)

@@ -20,36 +20,35 @@ def linear_decay(start: float, floor_ratio: float, total_words: float) -> Callab
 
 
 def make_step_runner(train_step: Callable, progress: Progress, learning_rate: Callable) -> Callable:
-    """A compiled `(iterator, steps) -> (steps trained, last loss, finite)` that trains on up to `steps` batches; the
-    loss is the last step's, or the first step's if the batches ran out before the last (or if a step in between
-    was not finite).
+    """A compiled `(iterator, steps) -> (steps trained, last loss, summed loss, pairs, finite)` that trains on up
+    to `steps` batches.
 
     A Python loop around each step costs about as much as the step itself at word2vec's batch sizes;
-    here the loop is a graph loop, and Python only sees the run every few dozen steps. A step whose loss or
-    updates are not finite ends the run at once (`finite` False, `loss` its loss); it is not counted as trained.
+    here the loop is a graph loop, and Python only sees the run every few dozen steps. Each step's mean loss,
+    weighted by its pairs, is summed in the loop too, so that an epoch's mean loss counts every step, logged or not.
+    A step whose loss or updates are not finite ends the run at once (`finite` False, `loss` its loss); it is not
+    counted as trained, nor in the sums.
     """
 
     @tf.function
-    def run(iterator: tf.data.Iterator, steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    def run(iterator: tf.data.Iterator,
+            steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
         trained = tf.constant(0, tf.int64)
         loss, finite = tf.constant(float("nan")), tf.constant(True)
+        loss_sum, pairs = tf.constant(0.0, tf.float64), tf.constant(0.0, tf.float64)
         for _ in tf.range(steps):
             next_batch = iterator.get_next_as_optional()
             if not next_batch.has_value():
                 break
             batch = next_batch.get_value()
-            inputs = ({key: batch[key] for key in STEP_INPUTS}, learning_rate(progress.words_done))
-            # The loss is read only at the end of a run of steps: the other steps skip computing it (their updates
-            # are still checked). The first step computes it too, so that a run cut short by the end of an epoch
-            # still has a recent loss.
-            if trained == 0 or trained == steps - 1:
-                loss, finite = train_step(*inputs, with_loss=True)
-            else:
-                finite = train_step(*inputs, with_loss=False)[1]
+            loss, finite = train_step({key: batch[key] for key in STEP_INPUTS}, learning_rate(progress.words_done))
             if not finite:
                 break
             progress.advance(batch["words"], batch["chunk"], batch["batch"])
             trained += 1
-        return trained, loss, finite
+            batch_pairs = tf.cast(tf.reduce_sum(batch["weights"]), tf.float64)
+            loss_sum += tf.cast(loss, tf.float64) * batch_pairs
+            pairs += batch_pairs
+        return trained, loss, loss_sum, pairs, finite
 
     return run

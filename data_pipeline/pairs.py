@@ -79,8 +79,14 @@ def noise_words(table: tf.Tensor, shape: tf.Tensor, seed: tf.Tensor) -> tf.Tenso
     return tf.gather(table, slots)
 
 
+# Row counts are summed into a dense array over the chunk's (batch, word) keys while it is small: about three
+# times faster than hashing the keys (tf.unique) at a vocabulary of 70k words, slower past about 150k words.
+DENSE_VOCABULARY = 100_000
+DENSE_KEYS = 1 << 24  # At most 64 MB per array of sums; a larger key space (fresh noise per pair) is hashed.
+
+
 def row_pairs(centres: tf.Tensor, contexts: tf.Tensor, weights: tf.Tensor, noise: tf.Tensor,
-              vocabulary_size: int) -> dict[str, tf.Tensor]:
+              vocabulary_size: int, dense_vocabulary: int = DENSE_VOCABULARY) -> dict[str, tf.Tensor]:
     """How many pairs of each batch touch each row: what bounds a row's update (model.optimizer.RowBounds).
 
     For [batches, B] pairs (weights 1, or 0 for padding) and their [batches, groups, K] noise words (pair p of a
@@ -91,25 +97,27 @@ def row_pairs(centres: tf.Tensor, contexts: tf.Tensor, weights: tf.Tensor, noise
       its K words, except a pair whose own context word it is);
     - `context_noise_pairs` [batches, B] and `noise_context_pairs` [batches, groups, K]: the same two counts for the
       other use of the same row of W (as noise for a context word, as a true context for a noise word).
-    Counted with tf.unique over the batch's own rows, so the cost follows the batch and not the vocabulary, and
-    outside the training step.
+    Counted over the batch's own rows (`key_sums`), outside the training step.
     """
     batches, groups = tf.shape(centres)[0], tf.shape(noise)[1]
     batch_index = tf.range(batches, dtype=tf.int64)[:, None]
     group_index = batch_index * tf.cast(groups, tf.int64) + tf.range(groups, dtype=tf.int64)
     keyed = lambda ids, index: index * vocabulary_size + tf.cast(ids, tf.int64)  # One key per (batch, word).
+    space = lambda rows: tf.cast(rows, tf.int64) * vocabulary_size
+    dense = vocabulary_size <= dense_vocabulary
     group_contexts = tf.reshape(contexts, [batches, groups, -1])
     group_weights = tf.reshape(weights, [batches, groups, -1])
     # For each noise word, the group's pairs whose own context word it is: they skip it.
-    own_context = summed_per_key(keyed(group_contexts, group_index[..., None]), group_weights,
-                                 keyed(noise, group_index[..., None]))
+    own_context, = key_sums(keyed(group_contexts, group_index[..., None]), group_weights,
+                            [keyed(noise, group_index[..., None])], space(batches * groups), dense)
     scoring = tf.reduce_sum(group_weights, axis=-1, keepdims=True) - own_context
     context_keys, noise_keys = keyed(contexts, batch_index), keyed(noise, batch_index[..., None])
-    return {"centre_pairs": summed_per_key(keyed(centres, batch_index), weights),
-            "context_pairs": summed_per_key(context_keys, weights),
-            "noise_pairs": summed_per_key(noise_keys, scoring),
-            "context_noise_pairs": summed_per_key(noise_keys, scoring, context_keys),
-            "noise_context_pairs": summed_per_key(context_keys, weights, noise_keys)}
+    centre_pairs, = key_sums(keyed(centres, batch_index), weights, [None], space(batches), dense)
+    context_pairs, noise_context_pairs = key_sums(context_keys, weights, [None, noise_keys], space(batches), dense)
+    noise_pairs, context_noise_pairs = key_sums(noise_keys, tf.broadcast_to(scoring, tf.shape(noise_keys)),
+                                                [None, context_keys], space(batches), dense)
+    return {"centre_pairs": centre_pairs, "context_pairs": context_pairs, "noise_pairs": noise_pairs,
+            "context_noise_pairs": context_noise_pairs, "noise_context_pairs": noise_context_pairs}
 
 
 def step_batch(centres: tf.Tensor, contexts: tf.Tensor, weights: tf.Tensor, noise: tf.Tensor,
@@ -121,15 +129,29 @@ def step_batch(centres: tf.Tensor, contexts: tf.Tensor, weights: tf.Tensor, nois
     return {name: value[0] for name, value in {**batched, **counts}.items()}
 
 
-def summed_per_key(keys: tf.Tensor, values: tf.Tensor, queries: tf.Tensor | None = None) -> tf.Tensor:
-    """For each key of `queries` (by default `keys` itself), the sum of `values` over the equal `keys`."""
+def key_sums(keys: tf.Tensor, values: tf.Tensor, queries: list[tf.Tensor | None], key_space: tf.Tensor,
+             dense: bool = True) -> list[tf.Tensor]:
+    """For each key of each tensor of `queries` (None: `keys` themselves), the sum of `values` over the equal
+    `keys` (int64 keys in [0, key_space)). Summed into a dense array when `dense` and the key space is at most
+    DENSE_KEYS, else over the distinct keys found by hashing (tf.unique); the sums are of whole numbers of pairs,
+    so both give the same."""
     flat_keys, flat_values = tf.reshape(keys, [-1]), tf.reshape(values, [-1])
-    flat_queries = flat_keys if queries is None else tf.reshape(queries, [-1])
-    known = tf.size(flat_keys)
-    distinct, index = tf.unique(flat_keys if queries is None else tf.concat([flat_keys, flat_queries], axis=0))
-    sums = tf.math.unsorted_segment_sum(flat_values, index[:known], tf.size(distinct))
-    looked_up = tf.gather(sums, index if queries is None else index[known:])
-    return tf.reshape(looked_up, tf.shape(keys if queries is None else queries))
+    others = [tf.reshape(query, [-1]) for query in queries if query is not None]
+
+    def dense_sums() -> list[tf.Tensor]:
+        sums = tf.math.unsorted_segment_sum(flat_values, flat_keys, key_space)
+        return [tf.gather(sums, flat_keys), *(tf.gather(sums, query) for query in others)]
+
+    def hashed_sums() -> list[tf.Tensor]:
+        distinct, index = tf.unique(tf.concat([flat_keys, *others], axis=0))
+        sums = tf.gather(tf.math.unsorted_segment_sum(flat_values, index[:tf.size(flat_keys)], tf.size(distinct)),
+                         index)
+        return tf.split(sums, [tf.size(flat_keys), *(tf.size(query) for query in others)])
+
+    own, *looked_up = tf.cond(key_space <= DENSE_KEYS, dense_sums, hashed_sums) if dense else hashed_sums()
+    looked_up = iter(looked_up)
+    return [tf.reshape(own, tf.shape(keys)) if query is None else tf.reshape(next(looked_up), tf.shape(query))
+            for query in queries]
 
 
 def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str,

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import os
+import tempfile
 
 import tensorflow as tf
 
@@ -90,8 +91,13 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     """Trains (or resumes training) in `directory` until `config.training.epochs` are done, a stop signal,
     or `max_steps` steps in this run (0: no limit; a later run continues from the checkpoint)."""
     lines = corpus_from(config)
+    # A new run's vocabulary pass keeps the tokenised corpus (token_cache), so that the first epoch does not
+    # tokenise it again. The pass runs before the model directory may be written, so the cache lives in a
+    # temporary directory of this process, removed when the run ends.
+    token_dir = tempfile.TemporaryDirectory(prefix="word2vec-tokens-")
+    token_cache = os.path.join(token_dir.name, "tokens")
     # Checks everything that can refuse the run before writing vocab.tsv and config.json (training/preflight.py).
-    vocabulary = prepare_run(config, directory, lines)
+    vocabulary = prepare_run(config, directory, lines, token_cache=token_cache)
     log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
 
     model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
@@ -129,10 +135,10 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     # instead of the corpus. The cache lives in model_dir/id-cache while the run holds the directory's lock, and is
     # removed when the run ends; what a killed run leaves there, the next run removes (training/preflight.py).
     cache_dir = ScratchDirectory(directory.id_cache, "the token-id cache")
-    chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk)
+    chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk, token_cache)
     chunks = chunks.cache(os.path.join(cache_dir.name, "ids"))
 
-    with cache_dir, StopRequest() as stop_request:
+    with token_dir, cache_dir, StopRequest() as stop_request:
         for epoch in range(int(progress.epoch), last_epoch):
             if epoch != int(progress.epoch):
                 progress.start_epoch(epoch)

@@ -3,7 +3,6 @@
 import dataclasses
 import math
 import os
-import tempfile
 
 import tensorflow as tf
 
@@ -16,7 +15,7 @@ from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
 from model.optimizer import BatchSGD, RowBounds
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
-from storage import ScratchDirectory
+from storage import ScratchDirectory, process_temporary_directory
 from training.checkpoints import SINGLE_PROCESS, Progress, finished_run_message, restore_checkpoint, training_checkpoint
 from training.continuation import embedding_lock
 from training.evaluation_hooks import BestCheckpoint, EpochEvaluation
@@ -93,8 +92,8 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     lines = corpus_from(config)
     # A new run's vocabulary pass keeps the tokenised corpus (token_cache), so that the first epoch does not
     # tokenise it again. The pass runs before the model directory may be written, so the cache lives in a
-    # temporary directory of this process, removed when the run ends.
-    token_dir = tempfile.TemporaryDirectory(prefix="word2vec-tokens-")
+    # temporary directory of this process, removed when the run ends (or by the next run, if this one is killed).
+    token_dir = process_temporary_directory("word2vec-tokens-")
     token_cache = os.path.join(token_dir.name, "tokens")
     # Checks everything that can refuse the run before writing vocab.tsv and config.json (training/preflight.py).
     vocabulary = prepare_run(config, directory, lines, token_cache=token_cache)

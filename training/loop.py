@@ -15,7 +15,7 @@ from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
 from model.optimizer import BatchSGD, RowBounds
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
-from storage import ScratchDirectory
+from storage import ScratchDirectory, process_temporary_directory
 from training.checkpoints import SINGLE_PROCESS, Progress, finished_run_message, restore_checkpoint, training_checkpoint
 from training.continuation import embedding_lock, training_lines
 from training.evaluation_hooks import BestCheckpoint, EpochEvaluation
@@ -90,8 +90,13 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     """Trains (or resumes training) in `directory` until `config.training.epochs` are done, a stop signal,
     or `max_steps` steps in this run (0: no limit; a later run continues from the checkpoint)."""
     lines = corpus_from(config)
+    # A new run's vocabulary pass keeps the tokenised corpus (token_cache), so that the first epoch does not
+    # tokenise it again. The pass runs before the model directory may be written, so the cache lives in a
+    # temporary directory of this process, removed when the run ends (or by the next run, if this one is killed).
+    token_dir = process_temporary_directory("word2vec-tokens-")
+    token_cache = os.path.join(token_dir.name, "tokens")
     # Checks everything that can refuse the run before writing vocab.tsv and config.json (training/preflight.py).
-    vocabulary = prepare_run(config, directory, lines)
+    vocabulary = prepare_run(config, directory, lines, token_cache=token_cache)
     log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
     lines = training_lines(config, lines)  # A round's text, with earlier rounds' lines mixed in by --replay.
 
@@ -130,10 +135,10 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     # instead of the corpus. The cache lives in model_dir/id-cache while the run holds the directory's lock, and is
     # removed when the run ends; what a killed run leaves there, the next run removes (training/preflight.py).
     cache_dir = ScratchDirectory(directory.id_cache, "the token-id cache")
-    chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk)
+    chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk, token_cache)
     chunks = chunks.cache(os.path.join(cache_dir.name, "ids"))
 
-    with cache_dir, StopRequest() as stop_request:
+    with token_dir, cache_dir, StopRequest() as stop_request:
         for epoch in range(int(progress.epoch), last_epoch):
             if epoch != int(progress.epoch):
                 progress.start_epoch(epoch)

@@ -33,10 +33,11 @@ CHECKPOINT_STATE = "checkpoint"  # The file in which tf.train.CheckpointManager 
 
 
 def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Dataset,
-                replicas: int = SINGLE_PROCESS) -> Vocabulary:
+                replicas: int = SINGLE_PROCESS, token_cache: str = "") -> Vocabulary:
     """Checks the config, the directory, the corpus and the memory the run needs, then saves the vocabulary and
     the config; returns the vocabulary. `config.model.vocabulary_size` is filled in. Nothing is written unless
-    every check passes. `replicas` is how the loop counts its data position (training/checkpoints.py)."""
+    every check passes. `replicas` is how the loop counts its data position (training/checkpoints.py). A new
+    run's vocabulary pass leaves the tokenised corpus in `token_cache` (a temporary file), if given."""
     config.validate()
     check_token_pattern(config.data.token_pattern)
     resuming = check_directory_layout(directory)
@@ -55,7 +56,7 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
         data = config.data
         check_counting_memory(data.max_vocab_memory, sum(file["bytes"] for file in data.corpus_files))
         vocabulary = build_vocabulary(lines, data.token_pattern, data.min_count, data.max_vocab, data.lines_per_chunk,
-                                      data.max_vocab_memory)
+                                      data.max_vocab_memory, token_cache=token_cache)
         config.model.vocabulary_size = len(vocabulary)
     if checkpoint:
         check_checkpoint(checkpoint, config)
@@ -69,7 +70,7 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
     check_training_memory(config, len(trained), trained.total_words,
                           id_cache_in_memory=file_system_type(directory.root) in ("tmpfs", "ramfs"))
     if not resuming or (start and start.new_text):
-        check_training_pairs(config, lines, trained)
+        check_training_pairs(config, lines, trained, token_cache)
     save_run_files(config, directory, vocabulary if not resuming else None, config_too=start is None)
     remove_unfinished_checkpoint_writes(directory)
     discard_uncommitted_update(directory)
@@ -299,12 +300,12 @@ def check_position_layout(path: str, batch_size: int, replicas: int) -> None:
     )
 
 
-def check_training_pairs(config: Config, lines: tf.data.Dataset, vocabulary: Vocabulary) -> None:
+def check_training_pairs(config: Config, lines: tf.data.Dataset, vocabulary: Vocabulary, token_cache: str = "") -> None:
     """Refuses a corpus that yields no (centre, context) pair in the first epoch; warns about one shorter than
     the window. Builds only the first batch, so a usable corpus costs one chunk of lines."""
     data = config.data
     batches = training_batches(
-        chunk_ids(lines, vocabulary, data.token_pattern, data.lines_per_chunk), vocabulary,
+        chunk_ids(lines, vocabulary, data.token_pattern, data.lines_per_chunk, token_cache), vocabulary,
         window_size=data.window_size, sample=data.sample, batch_size=config.training.batch_size,
         seed=config.training.seed,
     )

@@ -78,6 +78,9 @@ class DataConfig:
             directory: counts are merged, new words reaching `min_count` get rows after the existing ones.
         keep_vocab: this run starts a new round on the given corpus with the vocabulary unchanged (new words are
             ignored). Both are per run: a saved config never carries them into the next run.
+        replay: with --update-vocab or --keep-vocab, the round also trains on this share of the earlier rounds'
+            lines (the same sample every epoch, spread through the new text), so that what they taught is
+            rehearsed instead of drifting (0: the new text only). Per run; the round records it.
     """
 
     corpus: list[str] = field(default_factory=list, metadata=flag(
@@ -119,6 +122,10 @@ class DataConfig:
     keep_vocab: bool = field(default=False, metadata=flag(
         "--keep-vocab", "the same with the vocabulary unchanged: the new corpus's new words are ignored",
         action="store_true", shown_default="off"))
+    replay: float = field(default=0.0, metadata=flag(
+        "--replay", "with --update-vocab or --keep-vocab: also train the round on this share (0 to 1) of the earlier "
+        "rounds' lines, mixed into the new text; closer to retraining on all of it, at the cost of reading that "
+        "much more", metavar="FRACTION"))
 
 
 @dataclass
@@ -165,6 +172,9 @@ class Round:
         end_step: the step count when it finished its epochs; -1 until then.
         started: when it started (ISO 8601, local time); empty where unknown.
         finished: when it finished; empty until then.
+        replay: the share of the earlier rounds' lines the round trains on beside its own text (--replay).
+        replay_words: the words of those lines that are in the vocabulary, per epoch: the learning rate decays
+            over `corpus_words` + `replay_words` times `epochs`.
     """
 
     kind: str = "new"
@@ -182,6 +192,8 @@ class Round:
     end_step: int = -1
     started: str = ""
     finished: str = ""
+    replay: float = 0.0
+    replay_words: int = 0
 
 
 @dataclass
@@ -349,6 +361,9 @@ class Config:
         if self.data.update_vocab and self.data.keep_vocab:
             raise UserError("--update-vocab adds the new corpus's words and --keep-vocab ignores them: "
                             "give one of them")
+        if self.data.replay and not (self.data.update_vocab or self.data.keep_vocab):
+            raise UserError("--replay mixes earlier rounds' text into a new round: give it with --update-vocab or "
+                            "--keep-vocab (and the new --corpus)")
         if self.training.lock_init_vectors and not self.training.init_vectors:
             raise UserError("--lock-init-vectors keeps the rows that --init-vectors sets: give --init-vectors FILE too")
         self.training.check_scores()
@@ -374,7 +389,7 @@ MODEL_DEFINING_FIELDS = {
 # The fields that name the text a round trains on: another value starts a new round (--update-vocab or --keep-vocab).
 CORPUS_FIELDS = ["corpus", "tfds_name", "tfds_split", "tfds_feature"]
 # Fields that ask for something of one run only: a saved config's values are not carried into the next run.
-PER_RUN_FIELDS = {"data": ["update_vocab", "keep_vocab"]}
+PER_RUN_FIELDS = {"data": ["update_vocab", "keep_vocab", "replay"]}
 
 
 def at_least(lowest: float) -> tuple:
@@ -399,6 +414,7 @@ LIMITS = {
     ("data", "shared_noise_words"): at_least(0),
     ("data", "lines_per_chunk"): at_least(1),
     ("data", "max_vocab_memory"): at_least(0),
+    ("data", "replay"): between(0, 1),
     ("model", "embedding_dim"): at_least(1),
     ("model", "vocabulary_size"): at_least(0),
     ("training", "epochs"): at_least(1),

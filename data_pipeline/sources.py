@@ -115,6 +115,25 @@ def corpus_lines(corpus: list[str], tfds_name: str = "", tfds_split: str = "trai
     return file_lines(corpus_files(corpus) if corpus else [str(EMBEDDED_CORPUS)])
 
 
+def sampled_lines(lines: tf.data.Dataset, fraction: float, seed: tuple[int, int], block: int = 1024) -> tf.data.Dataset:
+    """About `fraction` of the lines, each kept or not by a stateless draw seeded by `seed` and its place in the
+    text, so that every pass (and a resumed run) keeps the same lines, in their order."""
+    seed = tf.constant(seed, tf.int64)
+
+    def kept(index: tf.Tensor, block_lines: tf.Tensor) -> tf.Tensor:
+        draws = tf.random.stateless_uniform(tf.shape(block_lines), tf.random.experimental.stateless_fold_in(seed, index))
+        return tf.boolean_mask(block_lines, draws < fraction)
+
+    return lines.batch(block).enumerate().map(kept).unbatch()
+
+
+def mixed_lines(first: tf.data.Dataset, second: tf.data.Dataset, second_share: float, seed: int) -> tf.data.Dataset:
+    """The lines of both, each next line drawn from `second` with probability `second_share` (seeded, so every
+    pass gives the same order) until one runs out, then the rest of the other: `second` spread through `first`."""
+    return tf.data.Dataset.sample_from_datasets([first, second], weights=[1.0 - second_share, second_share],
+                                                seed=seed, stop_on_empty_dataset=False)
+
+
 # The most text one chunk of lines holds, and the longest piece of a line. A chunk of 2,048 lines of ordinary text
 # holds 100-300 KB (gcide: at most 257 KB, its longest line 13 KB); longer lines are cut into pieces and a chunk with
 # more text is split, so that tokenising a chunk (about 20 bytes of memory per byte of text, and 65 to count its

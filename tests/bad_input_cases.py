@@ -225,6 +225,16 @@ CASES = [
          r"the corpus has no word of the model's vocabulary, so --keep-vocab has nothing to train on; --keep-vocab "
          r"ignores new words: --update-vocab adds them", write("french.txt", b"le roi et la reine\n" * 10),
          needs_model=True),
+    Case("replay-without-round", "--replay without starting a round", ["--model-dir", "model", "--replay", "0.5"],
+         r"--replay mixes earlier rounds' text into a new round: give it with --update-vocab or --keep-vocab",
+         needs_model=True),
+    Case("replay-text-gone", "--replay when an earlier round's corpus is no longer on disk",
+         ["--model-dir", "model", "--corpus", "other.txt", "--update-vocab", "--replay", "0.5"],
+         r"--replay 0.5 trains round 2 on earlier rounds' text too, but round 1's cannot be read \(corpus path "
+         r"'gone/corpus.txt' matches no file.*\): restore it where it was, or start the round without --replay",
+         lambda directory: (write("other.txt", b"the prince and the queen rule the old kingdom\n")(directory),
+                            edit_config(lambda config: config["training"]["rounds"][0].update(
+                                corpus=["gone/corpus.txt"]))(directory)), needs_model=True),
     Case("update-distributed", "--update-vocab with a tf.distribute strategy",
          ["--model-dir", "model", "--corpus", "other.txt", "--update-vocab", "--distribute", "mirrored"],
          r"--update-vocab trains in one process: use --distribute none \(and unset TF_CONFIG\)",

@@ -17,7 +17,7 @@ from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from storage import ScratchDirectory, process_temporary_directory
 from training.checkpoints import SINGLE_PROCESS, Progress, finished_run_message, restore_checkpoint, training_checkpoint
-from training.continuation import embedding_lock
+from training.continuation import embedding_lock, training_lines
 from training.evaluation_hooks import BestCheckpoint, EpochEvaluation
 from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
@@ -98,6 +98,7 @@ def train(config: Config, directory: ModelDirectory, log=print, max_steps: int =
     # Checks everything that can refuse the run before writing vocab.tsv and config.json (training/preflight.py).
     vocabulary = prepare_run(config, directory, lines, token_cache=token_cache)
     log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
+    lines = training_lines(config, lines)  # A round's text, with earlier rounds' lines mixed in by --replay.
 
     model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
     optimizer, progress = BatchSGD(), Progress()

@@ -145,9 +145,9 @@ def check_single_process(config: Config) -> None:
 
 def round_corpus_words(config: Config, total_words: int) -> int:
     """The words one epoch of the current round trains on: the vocabulary's own total (`total_words`) in a
-    first round, the new text's words in the vocabulary in a later one."""
+    first round, the new text's words in the vocabulary in a later one, plus those of the lines it replays."""
     rounds = config.training.rounds
-    return rounds[-1].corpus_words if rounds and rounds[-1].kind != "new" else total_words
+    return rounds[-1].corpus_words + rounds[-1].replay_words if rounds and rounds[-1].kind != "new" else total_words
 
 
 def record_round_end(directory: ModelDirectory, config: Config, step: int) -> None:

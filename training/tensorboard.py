@@ -73,6 +73,7 @@ def rounds_markdown(rounds: list[Round]) -> str:
     lines = [header, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"]
     for number, record in enumerate(rounds, start=1):
         corpus = record.tfds_name or " ".join(record.corpus) or "(embedded corpus)"
+        corpus += f" + {record.replay:g} of the earlier rounds' lines (--replay)" if record.replay_words else ""
         end = record.end_step if record.end_step >= 0 else ""
         lines.append(f"| {number} | {record.kind} | {corpus} | {record.words_added:,} | {record.vocabulary_size:,} "
                      f"| {record.corpus_words:,} | {record.epochs} | {record.learning_rate:g} "

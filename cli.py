@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from errors import UserError
+from errors import LostWorker, UserError
 
 
 def import_tensorflow_quietly() -> None:
@@ -45,8 +45,8 @@ class FlagParser(argparse.ArgumentParser):
 def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:
     """Runs an entry point; a UserError becomes one line on stderr and exit code 2 (a traceback with --debug).
 
-    A file-system failure (permission denied, disk full) is one line and exit code 1; Ctrl-C outside the
-    training loop (which saves a checkpoint itself) is one line and exit code 130.
+    A file-system failure (permission denied, disk full) or a lost worker of a multi-worker run is one line and
+    exit code 1; Ctrl-C outside the training loop (which saves a checkpoint itself) is one line and exit code 130.
     """
     try:
         return run()
@@ -55,7 +55,7 @@ def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except OSError as error:
+    except (OSError, LostWorker) as error:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr)

@@ -118,6 +118,8 @@ class TrainingConfig:
         distribute: `auto` (multi-worker when TF_CONFIG lists several workers, else one process), `none`,
             `multi-worker` (MultiWorkerMirroredStrategy from TF_CONFIG) or `mirrored` (MirroredStrategy over
             this machine's GPUs); each replica trains on batches of `batch_size` pairs.
+        sync_every: with several replicas, steps each replica trains on its own batches between two exchanges of
+            the rows they changed (model/replica_exchange.py); 1 exchanges after every step.
     """
 
     loss: str = field(default="negative", metadata=flag("--loss", "training objective", choices=LOSSES))
@@ -139,6 +141,9 @@ class TrainingConfig:
     distribute: str = field(default="auto", metadata=flag(
         "--distribute", "tf.distribute strategy (auto: multi-worker when TF_CONFIG lists several workers)",
         choices=["auto", "none", "multi-worker", "mirrored"]))
+    sync_every: int = field(default=64, metadata=flag(
+        "--sync-every", "with several workers or devices: steps between exchanges of the changed rows",
+        type=whole_number_between(1, 10**9)))
 
 
 @dataclass
@@ -222,6 +227,7 @@ LIMITS = {
     ("training", "checkpoint_every"): at_least(1),
     ("training", "checkpoints_to_keep"): at_least(1),
     ("training", "log_every"): at_least(1),
+    ("training", "sync_every"): at_least(1),
     ("training", "probe_neighbours"): at_least(0),
     ("training", "projector_rows"): between(1, 100_000),
 }

@@ -10,3 +10,13 @@ class UserError(ValueError):
 def warn(message: str) -> None:
     """One `warning: ...` line on stderr, for input that is usable but probably not what the user meant."""
     print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+class LostWorker(RuntimeError):
+    """Another worker of a multi-worker run died or stopped answering; this one stopped without it."""
+
+    def __init__(self, worker: int, address: str, resume_step: int | None = None):
+        self.worker, self.address, self.resume_step = worker, address, resume_step
+        where = f"from its checkpoint of step {resume_step:,}" if resume_step else "from the start"
+        super().__init__(f"worker {worker} ({address}) is lost: it died, hangs or cannot be reached. Start every "
+                         f"worker again with the same command: training resumes {where} (the chief's last checkpoint)")

@@ -67,7 +67,7 @@ def run(flags: argparse.Namespace) -> int:
         raise UserError(f"--neighbours must be at least 0, not {flags.neighbours}")
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
-    from training.distributed import distribution_for, train_distributed
+    from training.distributed import distribution_for
 
     distribution = distribution_for(config.training.distribute)
     from model.neighbours import nearest_neighbours
@@ -75,10 +75,7 @@ def run(flags: argparse.Namespace) -> int:
 
     # Read only when asked for: a damaged checkpoint must reach train()'s checks, which explain it in one line.
     before = checkpoint_progress(directory) if flags.metrics_file else (0, 0.0)
-    if distribution:
-        result = train_distributed(config, directory, distribution, max_steps=flags.max_steps)
-    else:
-        result = train(config, directory, max_steps=flags.max_steps)
+    result = train(config, directory, distribution, max_steps=flags.max_steps)
     if result.interrupted_by:
         return 130 if result.interrupted_by == "SIGINT" else 143
     print(f"trained {result.steps:,} steps in {directory.root} ({result.words_per_second:,.0f} words/s)")

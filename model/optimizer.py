@@ -19,15 +19,21 @@ class BatchSGD(tf.Module):
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
 
     def apply(self, gradients: list, variables: list[tf.Variable], learning_rate: tf.Tensor,
-              pairs: tf.Tensor) -> None:
+              pairs: tf.Tensor, changed_rows=None) -> None:
+        """Updates `variables`; `changed_rows` (a model.replica_exchange.ChangedRows), if given, records
+        which rows changed, for replicas that train apart and meet every few steps."""
         for gradient, variable in zip(gradients, variables):
             if gradient is None:  # A variable the objective does not use, such as W's bias in negative sampling.
                 continue
             if isinstance(gradient, tf.IndexedSlices):
                 capped = self.capped(gradient, variable)
                 variable.scatter_sub(tf.IndexedSlices(capped.values * learning_rate, capped.indices))
+                if changed_rows is not None:
+                    changed_rows.mark(variable, capped.indices)
             else:
                 variable.assign_sub(gradient * (learning_rate / tf.maximum(pairs, 1.0)))
+                if changed_rows is not None:
+                    changed_rows.mark(variable, None)
         self.iterations.assign_add(1)
 
     def capped(self, gradient: tf.IndexedSlices, variable: tf.Variable) -> tf.IndexedSlices:

@@ -120,12 +120,13 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import train
-from training.distributed import Distribution, train_distributed
+from training.distributed import Distribution
+from training.loop import train as train_loop
 from training.model_directory import ModelDirectory
 flags = train.flag_parser().parse_args(sys.argv[1:])
 config, _ = train.requested_config(flags)
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-train_distributed(config, ModelDirectory(pathlib.Path(flags.model_dir)), Distribution(strategy))
+train_loop(config, ModelDirectory(pathlib.Path(flags.model_dir)), Distribution(strategy))
 """
 
 
@@ -143,7 +144,7 @@ def test_mirrored_strategy_on_two_devices_trains_exactly_as_two_workers(runs, tm
 
 def test_without_tf_config_auto_trains_in_one_process(monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert distribution_for("auto") is None
+    assert distribution_for("auto").replicas == 1
 
 
 def test_a_tf_config_with_parameter_servers_is_refused():

@@ -1,43 +1,35 @@
-"""Training on several workers or devices with tf.distribute, beside the single-process loop of training/loop.py.
+"""Where this process stands among the replicas that train together, and what keeps them together.
 
-    MultiWorkerMirroredStrategy  one replica per worker process, the cluster read from TF_CONFIG
-    MirroredStrategy             one replica per GPU of one machine
+    --distribute none          one process, one replica (the plain case of the same training loop)
+    --distribute multi-worker  MultiWorkerMirroredStrategy: one replica per worker process, the cluster from TF_CONFIG
+    --distribute mirrored      MirroredStrategy: one replica per GPU of one machine
 
-Both run the same code: every replica reads its own shard of the corpus's lines, every step sums all replicas'
-gradients and applies the same update to every copy of E and W, so the run is one run with a global batch of
-(replicas x --batch-size) pairs. The chief (worker 0) writes the model directory: vocabulary, config,
-checkpoints and TensorBoard logs; the other workers checkpoint into a temporary directory of their own, as
-TensorFlow's multi-worker guide recommends, and delete it at the end.
+training/loop.py trains in all three. This module starts the strategy, makes every worker agree on the
+vocabulary and the chief's state before training, and watches the other workers while training runs: a worker
+that dies or stops answering makes every other one stop with one line that names it (`PeerWatch`).
 """
 
-import contextlib
 import dataclasses
 import json
 import os
-import pathlib
-import tempfile
+import threading
 import zlib
 
 import tensorflow as tf
 
 from config import Config
-from data_pipeline.pairs import chunk_ids, training_batches
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary
-from errors import UserError
-from model.distributed_step import TOTALS, make_chief_broadcast, make_distributed_train_step, make_replica_sum
-from model.optimizer import BatchSGD
-from model.skipgram import SkipGram
-from training.checkpoints import Progress, training_checkpoint
-from training.interrupts import StopRequest
-from training.loop import TrainingResult, corpus_from, objective_for
+from errors import LostWorker, UserError
 from training.model_directory import ModelDirectory
 from training.preflight import prepare_run
-from training.reporting import ProgressReporter
-from training.step_runner import linear_decay
-from training.tensorboard import TrainingLog
 
 DISTRIBUTE_CHOICES = ("auto", "none", "multi-worker", "mirrored")
-STEP_INPUTS = ("centres", "contexts", "weights", "noise", "words")  # what each replica's batch gives the step
+# How often each worker asks every other one whether it is alive, how long an answer may take, and how many
+# unanswered questions in a row make a worker lost: a worker that hangs is noticed within
+# CHECK_EVERY_SECONDS + CHECK_ATTEMPTS x CHECK_TIMEOUT_SECONDS (20 s); one that dies, at the next exchange.
+CHECK_EVERY_SECONDS = 5.0
+CHECK_TIMEOUT_SECONDS = 5.0
+CHECK_ATTEMPTS = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,14 +37,18 @@ class Distribution:
     """A tf.distribute strategy and where this process stands in it.
 
     Attributes:
-        strategy: MultiWorkerMirroredStrategy or MirroredStrategy.
+        strategy: the default strategy (one process, one replica), MultiWorkerMirroredStrategy or MirroredStrategy.
         worker: this worker's index, 0 for the chief (TF_CONFIG's `chief` task, else worker 0).
         workers: how many worker processes train together.
+        addresses: every worker's address, in worker order (empty for one process).
+        tasks: every worker's TensorFlow task name, in worker order, as the health check takes it.
     """
 
-    strategy: tf.distribute.Strategy
+    strategy: tf.distribute.Strategy = dataclasses.field(default_factory=tf.distribute.get_strategy)
     worker: int = 0
     workers: int = 1
+    addresses: tuple[str, ...] = ()
+    tasks: tuple[str, ...] = ()
 
     @property
     def replicas(self) -> int:
@@ -60,7 +56,12 @@ class Distribution:
 
     @property
     def local_replicas(self) -> int:
-        return len(self.strategy.extended.worker_devices)
+        return self.replicas // self.workers
+
+    @property
+    def first_replica(self) -> int:
+        """The replica number of this worker's first replica; replica r reads stream r of the corpus."""
+        return self.worker * self.local_replicas
 
     @property
     def is_chief(self) -> bool:
@@ -84,8 +85,8 @@ def cluster_tasks(tf_config: str) -> dict[str, list[str]]:
     return cluster
 
 
-def distribution_for(mode: str) -> Distribution | None:
-    """The strategy that `--distribute` asks for, or None for the plain single-process loop.
+def distribution_for(mode: str) -> Distribution:
+    """The replicas that `--distribute` asks for; one process, one replica for `none`.
 
     `auto` is multi-worker when TF_CONFIG lists more than one chief or worker task, else none. Call this
     before any other TensorFlow operation: MultiWorkerMirroredStrategy must start the cluster first.
@@ -95,15 +96,22 @@ def distribution_for(mode: str) -> Distribution | None:
     cluster = cluster_tasks(os.environ.get("TF_CONFIG", ""))
     task_count = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
     if mode == "none" or (mode == "auto" and task_count <= 1):
-        return None
+        return Distribution()
     if mode == "mirrored":
         return Distribution(tf.distribute.MirroredStrategy())
+    # The strategy's own health check logs a warning per unanswered check and then aborts the collectives
+    # without saying which worker is lost to the code that catches the error; PeerWatch does both in one line.
+    from tensorflow.python.distribute import collective_all_reduce_strategy
+
+    collective_all_reduce_strategy.CollectiveAllReduceExtended._enable_check_health = False
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     resolver = strategy.cluster_resolver
     if resolver.task_type not in (None, "chief", "worker"):
         raise UserError(f"TF_CONFIG task type {resolver.task_type!r} does not train: use chief or worker")
     worker = 0 if resolver.task_type in (None, "chief") else resolver.task_id + len(cluster.get("chief", []))
-    return Distribution(strategy, worker, max(task_count, 1))
+    jobs = [(job, index, address) for job in ("chief", "worker") for index, address in enumerate(cluster.get(job, []))]
+    return Distribution(strategy, worker, max(task_count, 1), tuple(address for _, _, address in jobs),
+                        tuple(f"/job:{job}/replica:0/task:{index}" for job, index, _ in jobs))
 
 
 def vocabulary_fingerprint(vocabulary: Vocabulary) -> tf.Tensor:
@@ -112,155 +120,111 @@ def vocabulary_fingerprint(vocabulary: Vocabulary) -> tf.Tensor:
     return tf.constant([len(vocabulary), vocabulary.total_words, checksum], tf.int64)
 
 
-def empty_batch(batch_size: int, noise_shape: tuple[int, int]) -> dict:
-    """What a replica trains on once its shard is used up while others still have batches: padding only."""
-    noise = tf.zeros(noise_shape, tf.int32)
-    return {"centres": tf.zeros([batch_size], tf.int32), "contexts": tf.zeros([batch_size], tf.int32),
-            "weights": tf.zeros([batch_size]), "noise": noise, "words": tf.constant(0.0)}
-
-
-def pair_count(batch: dict) -> tf.Tensor:
-    return tf.reduce_sum(batch["weights"])
-
-
-def number(variable: tf.Variable) -> float:
-    """A scalar variable's value; int() and float() refuse a MirroredVariable."""
-    return variable.numpy().item()
-
-
 def worker_vocabulary(config: Config, directory: ModelDirectory, distribution: Distribution,
                       lines: tf.data.Dataset) -> Vocabulary:
-    """The chief loads or counts and saves the vocabulary; other workers load the chief's file when they see
-    it (a shared disk), else count the corpus themselves and keep the result in memory."""
+    """The chief checks the run, loads or counts the vocabulary and saves it (training/preflight.py); other
+    workers load the chief's file when they see it (a shared disk), else count the corpus themselves and keep
+    the result in memory."""
     if distribution.is_chief:
         return prepare_run(config, directory, lines)
     if directory.vocabulary_path.exists():
-        return Vocabulary.load(str(directory.vocabulary_path))
-    data = config.data
-    return build_vocabulary(lines, data.token_pattern, data.min_count, data.max_vocab, data.lines_per_chunk,
-                            data.max_vocab_memory)
+        vocabulary = Vocabulary.load(str(directory.vocabulary_path))
+    else:
+        data = config.data
+        vocabulary = build_vocabulary(lines, data.token_pattern, data.min_count, data.max_vocab, data.lines_per_chunk,
+                                      data.max_vocab_memory)
+    config.model.vocabulary_size = len(vocabulary)
+    return vocabulary
 
 
-def train_distributed(config: Config, directory: ModelDirectory, distribution: Distribution, log=print,
-                      max_steps: int = 0) -> TrainingResult:
-    """Trains (or resumes) like training.loop.train, on every replica of `distribution` together, until
-    `config.training.epochs` are done, a stop signal to any worker, or `max_steps` steps in this run (0: no limit)."""
+def agree_with_chief(distribution: Distribution, state: list[tf.Variable], vocabulary: Vocabulary) -> None:
+    """Gives every replica the chief's values of `state` (after a resume only the chief has read the
+    checkpoint, so only the chief needs the model directory), and refuses to train unless every worker has
+    the same vocabulary."""
+    if distribution.replicas == 1:
+        return
     strategy = distribution.strategy
-    log(distribution.describe())
-    with contextlib.ExitStack() as cleanup:
-        lines = corpus_from(config)
-        vocabulary = worker_vocabulary(config, directory, distribution, lines)
-        config.model.vocabulary_size = len(vocabulary)
-        if distribution.is_chief:
-            directory.save_config(config)
-        log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
 
-        with strategy.scope():
-            model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
-            optimizer, progress = BatchSGD(config.training.max_row_updates), Progress()
-        checkpoint = training_checkpoint(model, optimizer, progress)
-        # Worker 0 owns the model directory; the others checkpoint into a temporary one, deleted at the end.
-        checkpoints = directory.checkpoints if distribution.is_chief else pathlib.Path(
-            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-worker-")))
-        manager = tf.train.CheckpointManager(checkpoint, str(checkpoints), config.training.checkpoints_to_keep)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-        state = [model.embeddings, model.context_weights, model.context_bias, *optimizer.variables,
-                 *progress.variables]
-        fingerprints = make_chief_broadcast(strategy, state)(vocabulary_fingerprint(vocabulary)).numpy()
-        if not (fingerprints == fingerprints[0]).all():
-            raise UserError("the workers' vocabularies differ: every worker must read the same corpus with the same "
-                            f"flags (size, corpus words, checksum per replica: {fingerprints.tolist()})")
-        if number(progress.step):
-            log(f"resuming at step {number(progress.step):,}, epoch {number(progress.epoch) + 1}")
+    def replica_broadcast(fingerprint: tf.Tensor) -> tf.Tensor:
+        replica = tf.distribute.get_replica_context()
+        is_first = tf.equal(replica.replica_id_in_sync_group, 0)
+        for variable in state:
+            # Summing the chief's value with zeros from everyone else is a broadcast that every collective has.
+            # Whole numbers travel as float64, exact up to 2**53.
+            value = tf.cast(variable, tf.float64) if variable.dtype.is_integer else variable.read_value()
+            value = replica.all_reduce(tf.distribute.ReduceOp.SUM, tf.where(is_first, value, tf.zeros_like(value)))
+            variable.assign(tf.cast(value, variable.dtype))
+        return replica.all_gather(fingerprint[tf.newaxis], axis=0)
 
-        objective, noise_shape = objective_for(config, vocabulary)
-        train_step = make_distributed_train_step(strategy, model, objective, optimizer)
-        replica_sum = make_replica_sum(strategy)
-        epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
-        learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
-        reporter = ProgressReporter(total_words, number(progress.words_done))
-        start_step = number(progress.step)
-        training_log = TrainingLog(directory.logs, vocabulary, config, number(progress.words_done)) \
-            if distribution.is_chief else None
+    @tf.function
+    def broadcast(fingerprint: tf.Tensor) -> tf.Tensor:
+        return strategy.experimental_local_results(strategy.run(replica_broadcast, args=(fingerprint,)))[0]
 
-        # Replica r of R reads every R-th line from line r, so the shards are as even as lines can be; its
-        # token ids are cached on disk after the first epoch, as in the single-process loop.
-        first = distribution.worker * distribution.local_replicas
-        streams = range(first, first + distribution.local_replicas)
-        cache_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-ids-"))
-        chunks = {stream: chunk_ids(lines.shard(distribution.replicas, stream), vocabulary, config.data.token_pattern,
-                                    config.data.lines_per_chunk).cache(os.path.join(cache_dir, f"ids-{stream}"))
-                  for stream in streams}
-        nothing = empty_batch(config.training.batch_size, noise_shape)
-        stop_request = cleanup.enter_context(StopRequest())
+    fingerprints = broadcast(vocabulary_fingerprint(vocabulary)).numpy()
+    if not (fingerprints == fingerprints[0]).all():
+        raise UserError("the workers' vocabularies differ: every worker must read the same corpus with the same "
+                        f"flags (size, corpus words, checksum per replica: {fingerprints.tolist()})")
 
-        def per_replica(values: list):
-            """This worker's values, one per local replica, as the per-replica input of a strategy.run."""
-            return strategy.experimental_distribute_values_from_function(
-                lambda context: values[context.replica_id_in_sync_group - first])
 
-        def save() -> None:
-            manager.save(checkpoint_number=number(progress.step))
+class PeerWatch:
+    """While active, asks every other worker every CHECK_EVERY_SECONDS whether it is alive, and turns a lost
+    worker into one LostWorker error instead of a hang or a page of gRPC traceback.
 
-        for epoch in range(number(progress.epoch), epochs):
-            if epoch != number(progress.epoch):
-                progress.start_epoch(epoch)
-            # Replicas step in lockstep, so the steps done in this epoch locate every replica's position.
-            done_in_epoch = number(progress.batch)
-            iterators = [iter(training_batches(
-                chunks[stream], vocabulary, window_size=config.data.window_size, sample=config.data.sample,
-                batch_size=config.training.batch_size, noise_shape=noise_shape,
-                seed=config.training.seed, epoch=epoch, stream=stream).skip(done_in_epoch)) for stream in streams]
-            batches = [next(iterator, nothing) for iterator in iterators]
-            # Each step also sums the pairs of every replica's next batch: all workers learn together, with no
-            # extra round trip, that the epoch is over everywhere. This sum starts the epoch.
-            pending = float(replica_sum(per_replica([pair_count(batch) for batch in batches])))
-            words_done = number(progress.words_done)
-            while pending > 0:
-                upcoming = [next(iterator, nothing) for iterator in iterators]
-                rate = float(learning_rate(words_done))
-                inputs = [{key: batch[key] for key in STEP_INPUTS} for batch in batches]
-                stop = [tf.constant(float(bool(stop_request)))] * len(iterators)
-                result = train_step(per_replica(inputs), per_replica([pair_count(batch) for batch in upcoming]),
-                                    per_replica(stop), tf.constant(rate, tf.float32))
-                totals = dict(zip(TOTALS, result.numpy().tolist()))
-                batches, pending = upcoming, totals["next_pairs"]
-                loss = totals["loss"] / max(totals["pairs"], 1.0)
-                words_done += totals["words"]
-                done_in_epoch += 1
-                progress.step.assign_add(1)
-                progress.words_done.assign(words_done)
-                progress.batch.assign(done_in_epoch)
-                step = number(progress.step)
-                if step % config.training.log_every == 0 or reporter.due():
-                    words_per_second = reporter.report(epoch, epochs, step, words_done, loss, rate)
-                    if training_log:
-                        training_log.scalars(step, loss=loss, learning_rate=rate, words_per_second=words_per_second)
-                if step % config.training.checkpoint_every == 0:
-                    save()
-                # A signal to any worker stops them all after the same step, each with a checkpoint.
-                if totals["stop"] or (max_steps and step - start_step >= max_steps):
-                    save()
-                    if training_log:
-                        training_log.snapshot(step, model.embeddings)
-                        training_log.close()
-                    interrupted_by = None
-                    if totals["stop"]:
-                        interrupted_by = stop_request.signal_name or "SIGTERM"
-                        log(f"stopped by {stop_request.signal_name or 'a signal to another worker'}: saved step "
-                            f"{step:,} in {manager.latest_checkpoint}")
-                    return TrainingResult(model, vocabulary, step, reporter.words_per_second(words_done),
-                                          interrupted_by)
-            if training_log:
-                training_log.epoch_end(epoch + 1, number(progress.step), number(progress.words_done), model.embeddings)
-        if number(progress.step) > start_step or not manager.latest_checkpoint:
-            progress.start_epoch(epochs)
-            save()
-        if training_log:
-            training_log.close()
-        words_per_second = reporter.words_per_second(number(progress.words_done))
-        if distribution.workers > 1:
-            log(f"{words_per_second:,.0f} words/s over {distribution.workers} workers, "
-                f"{words_per_second / distribution.workers:,.0f} per worker")
-        return TrainingResult(model, vocabulary, number(progress.step), words_per_second)
+    A worker that dies breaks the next collective at once; one that hangs (a stopped process, a machine that
+    froze, a network that drops packets while the connection stays open) leaves the others waiting in their
+    next collective. So a thread checks each peer (an RPC its gRPC server answers without Python) and, when
+    one misses CHECK_ATTEMPTS answers in a row, aborts this worker's collectives. On leaving, a TensorFlow
+    error becomes LostWorker if some peer is lost; any other error passes through unchanged.
+    """
+
+    def __init__(self, distribution: Distribution):
+        self.distribution = distribution
+        self.lost: int | None = None
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self.watch, name="peer-watch", daemon=True)
+
+    @property
+    def peers(self) -> list[int]:
+        return [worker for worker in range(len(self.distribution.tasks)) if worker != self.distribution.worker]
+
+    def answers(self, worker: int, timeout_seconds: float) -> bool:
+        from tensorflow.python.eager import context
+
+        try:
+            context.context().check_collective_ops_peer_health(self.distribution.tasks[worker],
+                                                                timeout_in_ms=int(timeout_seconds * 1000))
+            return True
+        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.FailedPreconditionError,
+                tf.errors.AbortedError, tf.errors.CancelledError):
+            return False
+
+    def watch(self) -> None:
+        from tensorflow.python.eager import context
+
+        while not self.stopping.wait(CHECK_EVERY_SECONDS):
+            for worker in self.peers:
+                if any(self.answers(worker, CHECK_TIMEOUT_SECONDS) for _ in range(CHECK_ATTEMPTS)):
+                    continue
+                if self.stopping.is_set():
+                    return
+                self.lost = worker
+                context.context().abort_collective_ops(tf.errors.UNAVAILABLE, f"worker {worker} is lost")
+                return
+
+    def lost_worker(self) -> int | None:
+        """The worker found lost by the thread, or now: a worker that died refuses the question at once."""
+        if self.lost is not None:
+            return self.lost
+        return next((worker for worker in self.peers if not self.answers(worker, CHECK_TIMEOUT_SECONDS)), None)
+
+    def __enter__(self) -> "PeerWatch":
+        if self.peers:
+            self.thread.start()
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        self.stopping.set()
+        if isinstance(exc, tf.errors.OpError):
+            lost = self.lost_worker()
+            if lost is not None:
+                raise LostWorker(lost, self.distribution.addresses[lost]) from None

@@ -1,7 +1,17 @@
-"""The training run from a config: vocabulary, network, checkpoints, then epochs of batches."""
+"""The training run from a config, in one process or on many replicas: vocabulary, network, checkpoints, then
+epochs of batches.
 
+One loop for every setting (training/distributed.py says which): a single process is the one-replica case.
+With several replicas each trains its own copy of E and W on its own share of the corpus's lines, and they
+exchange the rows they changed every `--sync-every` steps inside the compiled loop (training/step_runner.py,
+model/replica_exchange.py). The chief (worker 0) writes the model directory; other workers checkpoint into a
+temporary directory of their own, as TensorFlow's multi-worker guide recommends, and delete it at the end.
+"""
+
+import contextlib
 import dataclasses
 import os
+import pathlib
 import tempfile
 
 import tensorflow as tf
@@ -10,18 +20,21 @@ from config import Config
 from data_pipeline.pairs import NOISE_POWER, chunk_ids, training_batches
 from data_pipeline.sources import corpus_lines
 from data_pipeline.vocabulary import Vocabulary, unigram_probabilities
-from errors import UserError
+from errors import LostWorker, UserError
 from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
 from model.optimizer import BatchSGD
+from model.replica_exchange import ChangedRows, Collectives, ReplicaExchange
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
+from training.distributed import Distribution, PeerWatch, agree_with_chief, worker_vocabulary
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
-from training.preflight import prepare_run
 from training.reporting import ProgressReporter
 from training.step_runner import linear_decay, make_step_runner
 from training.tensorboard import TrainingLog
+
+WAKE_EVERY = 50  # Python sees the run at least every this many steps, to act on a stop signal.
 
 
 @dataclasses.dataclass
@@ -52,82 +65,149 @@ def objective_for(config: Config, vocabulary: Vocabulary):
     raise UserError(f"unknown --loss {config.training.loss!r}: choose negative, sampled or full")
 
 
-def train(config: Config, directory: ModelDirectory, log=print, max_steps: int = 0) -> TrainingResult:
-    """Trains (or resumes training) in `directory` until `config.training.epochs` are done, a stop signal,
-    or `max_steps` steps in this run (0: no limit; a later run continues from the checkpoint)."""
-    lines = corpus_from(config)
-    # Checks everything that can refuse the run before writing vocab.tsv and config.json (training/preflight.py).
-    vocabulary = prepare_run(config, directory, lines)
-    log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
+def number(variable: tf.Variable) -> int | float:
+    """A scalar variable's value; int() and float() refuse a MirroredVariable."""
+    return variable.numpy().item()
 
-    model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
-    optimizer, progress = BatchSGD(config.training.max_row_updates), Progress()
-    checkpoint = training_checkpoint(model, optimizer, progress)
-    manager = tf.train.CheckpointManager(checkpoint, str(directory.checkpoints), config.training.checkpoints_to_keep)
-    if manager.latest_checkpoint:
-        checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-        log(f"resuming from {manager.latest_checkpoint} at step {int(progress.step):,}, epoch {int(progress.epoch) + 1}")
 
-    objective, noise_shape = objective_for(config, vocabulary)
-    epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
-    learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
-    run_steps = make_step_runner(make_train_step(model, objective, optimizer), progress, learning_rate)
-    reporter = ProgressReporter(total_words, float(progress.words_done))
-    start_step = int(progress.step)
-    training_log = TrainingLog(directory.logs, vocabulary, config, float(progress.words_done))
+def crossed(before: int, after: int, every: int) -> bool:
+    """Whether the steps from `before` to `after` reached a multiple of `every`."""
+    return after // every > before // every
 
-    def save() -> None:
-        manager.save(checkpoint_number=int(progress.step))
 
-    # Token ids are the same every epoch: the first epoch writes them to a file cache that later epochs read
-    # instead of the corpus. The cache lives in a temporary directory of this process, so an interrupted run
-    # never leaves a half-written cache (or its lock file) behind for the next one.
-    cache_dir = tempfile.TemporaryDirectory(prefix="word2vec-ids-")
-    chunks = chunk_ids(lines, vocabulary, config.data.token_pattern, config.data.lines_per_chunk)
-    chunks = chunks.cache(os.path.join(cache_dir.name, "ids"))
+def steps_to_wake(step: int, config: Config, replicas: int, stop_at: int) -> int:
+    """Steps until Python should next see the run: the next log line or checkpoint, at most WAKE_EVERY steps,
+    and not past `stop_at` (--max-steps; 0: none). Replicas meet when Python wakes, so with several replicas
+    the wake moves on to the next multiple of --sync-every: the meetings fall on the same steps in a run
+    resumed from a checkpoint as in one never interrupted."""
+    training = config.training
+    steps = min(training.log_every - step % training.log_every,
+                training.checkpoint_every - step % training.checkpoint_every, WAKE_EVERY)
+    if replicas > 1:
+        steps += -(step + steps) % training.sync_every
+    if stop_at:
+        steps = min(steps, stop_at - step)
+    return steps
 
-    with cache_dir, StopRequest() as stop_request:
-        for epoch in range(int(progress.epoch), epochs):
-            if epoch != int(progress.epoch):
-                progress.start_epoch(epoch)
+
+def train(config: Config, directory: ModelDirectory, distribution: Distribution | None = None, log=print,
+          max_steps: int = 0) -> TrainingResult:
+    """Trains (or resumes training) in `directory` until `config.training.epochs` are done, a stop signal to
+    any worker, or `max_steps` steps in this run (0: no limit; a later run continues from the checkpoint)."""
+    distribution = distribution or Distribution()
+    strategy, replicas = distribution.strategy, distribution.replicas
+    if replicas > 1:
+        log(distribution.describe())
+    with contextlib.ExitStack() as cleanup:
+        lines = corpus_from(config)
+        # The chief checks everything that can refuse the run before writing vocab.tsv and config.json.
+        vocabulary = worker_vocabulary(config, directory, distribution, lines)
+        log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
+
+        with strategy.scope():
+            model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
+            optimizer, progress = BatchSGD(config.training.max_row_updates), Progress()
+            variables = [model.embeddings, model.context_weights, model.context_bias]
+            changed_rows = ChangedRows(variables) if replicas > 1 else None
+            exchange = ReplicaExchange(Collectives(replicas), changed_rows)
+        checkpoint = training_checkpoint(model, optimizer, progress)
+        checkpoints = directory.checkpoints if distribution.is_chief else pathlib.Path(
+            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-worker-")))
+        manager = tf.train.CheckpointManager(checkpoint, str(checkpoints), config.training.checkpoints_to_keep)
+        if manager.latest_checkpoint:
+            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+        agree_with_chief(distribution, [*variables, *optimizer.variables, *progress.variables], vocabulary)
+        if number(progress.step):
+            source = manager.latest_checkpoint if distribution.is_chief else "the chief's checkpoint"
+            log(f"resuming from {source} at step {number(progress.step):,}, epoch {number(progress.epoch) + 1}")
+
+        objective, noise_shape = objective_for(config, vocabulary)
+        epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
+        learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
+        run_steps = make_step_runner(strategy, make_train_step(model, objective, optimizer, changed_rows), progress,
+                                     learning_rate, exchange, config.training.sync_every, distribution.first_replica)
+        reporter = ProgressReporter(total_words, number(progress.words_done))
+        start_step = number(progress.step)
+        stop_at = start_step + max_steps if max_steps else 0
+        training_log = TrainingLog(directory.logs, vocabulary, config, number(progress.words_done)) \
+            if distribution.is_chief else None
+
+        def save() -> None:
+            manager.save(checkpoint_number=number(progress.step))
+
+        def finish(interrupted_by: str | None = None, snapshot: bool = True) -> TrainingResult:
+            """The result; the chief's TensorBoard log gets E as it stands (unless an epoch end just did)."""
+            if training_log:
+                if snapshot:
+                    training_log.snapshot(number(progress.step), model.embeddings)
+                training_log.close()
+            words_per_second = reporter.words_per_second(number(progress.words_done))
+            if distribution.workers > 1:
+                log(f"{words_per_second:,.0f} words/s over {distribution.workers} workers, "
+                    f"{words_per_second / distribution.workers:,.0f} per worker")
+            return TrainingResult(model, vocabulary, number(progress.step), words_per_second, interrupted_by)
+
+        # Replica r of R reads every R-th line from line r. Token ids are the same every epoch: the first epoch
+        # writes them to a file cache that later epochs read instead of the corpus. The cache lives in a
+        # temporary directory of this process, so an interrupted run never leaves a half-written cache behind.
+        cache_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-ids-"))
+        streams = range(distribution.first_replica, distribution.first_replica + distribution.local_replicas)
+        chunks = {stream: chunk_ids(lines.shard(replicas, stream) if replicas > 1 else lines, vocabulary,
+                                    config.data.token_pattern, config.data.lines_per_chunk).cache(
+                                        os.path.join(cache_dir, f"ids-{stream}")) for stream in streams}
+
+        def replica_batches(stream: int, epoch: int) -> tf.data.Dataset:
+            """One epoch of replica `stream`'s batches, from where the checkpoint left off."""
+            position = {"start_chunk": number(progress.chunk), "start_batch": number(progress.batch)} \
+                if replicas == 1 else {}
             batches = training_batches(
-                chunks, vocabulary, window_size=config.data.window_size, sample=config.data.sample,
-                batch_size=config.training.batch_size, noise_shape=noise_shape,
-                seed=config.training.seed, epoch=epoch, start_chunk=int(progress.chunk), start_batch=int(progress.batch),
-            )
-            iterator, step = iter(batches), int(progress.step)
-            while True:
-                # Python wakes at the next log line or checkpoint, and at least every 50 steps for signals.
-                steps = min(config.training.log_every - step % config.training.log_every,
-                            config.training.checkpoint_every - step % config.training.checkpoint_every, 50)
-                if max_steps:
-                    steps = min(steps, start_step + max_steps - step)
-                trained, loss = run_steps(iterator, tf.constant(steps, tf.int64))
-                step += int(trained)
-                if int(trained) and (step % config.training.log_every == 0 or reporter.due()):
-                    words_done = float(progress.words_done)
-                    rate = float(learning_rate(words_done))
-                    words_per_second = reporter.report(epoch, epochs, step, words_done, float(loss), rate)
-                    training_log.scalars(step, loss=float(loss), learning_rate=rate, words_per_second=words_per_second)
-                saved_now = bool(int(trained)) and step % config.training.checkpoint_every == 0
-                if saved_now:
-                    save()
-                reached_max_steps = bool(max_steps) and step - start_step >= max_steps
-                if reached_max_steps or stop_request:
-                    if not saved_now:
-                        save()
-                    training_log.snapshot(step, model.embeddings)
-                    if stop_request:
-                        log(f"stopped by {stop_request.signal_name}: saved step {step:,} in {manager.latest_checkpoint}")
-                    training_log.close()
-                    return TrainingResult(model, vocabulary, step,
-                                          reporter.words_per_second(float(progress.words_done)),
-                                          stop_request.signal_name)
-                if int(trained) < steps:
-                    break
-            training_log.epoch_end(epoch + 1, int(progress.step), float(progress.words_done), model.embeddings)
-        if int(progress.step) > start_step or not manager.latest_checkpoint:
+                chunks[stream], vocabulary, window_size=config.data.window_size, sample=config.data.sample,
+                batch_size=config.training.batch_size, noise_shape=noise_shape, seed=config.training.seed,
+                epoch=epoch, stream=stream, **position)
+            # Several replicas step in lockstep, so the batches done in this epoch locate each one's position.
+            return batches if replicas == 1 else batches.skip(number(progress.batch))
+
+        stop_request = cleanup.enter_context(StopRequest())
+        try:
+            with PeerWatch(distribution):
+                for epoch in range(number(progress.epoch), epochs):
+                    if epoch != number(progress.epoch):
+                        progress.start_epoch(epoch)
+                    iterators = [iter(replica_batches(stream, epoch)) for stream in streams]
+                    while True:
+                        before = number(progress.step)
+                        trained = run_steps(iterators, steps_to_wake(before, config, replicas, stop_at),
+                                            bool(stop_request))
+                        if trained.stopped:
+                            # A signal to any worker stops them all after the same step, each with a checkpoint.
+                            save()
+                            log(f"stopped by {stop_request.signal_name or 'a signal to another worker'}: saved "
+                                f"step {number(progress.step):,} in {manager.latest_checkpoint}")
+                            return finish(stop_request.signal_name or "SIGTERM")
+                        step = number(progress.step)
+                        if trained.steps and (crossed(before, step, config.training.log_every) or reporter.due()):
+                            words_done = number(progress.words_done)
+                            rate = float(learning_rate(words_done))
+                            words_per_second = reporter.report(epoch, epochs, step, words_done, trained.loss, rate)
+                            if training_log:
+                                training_log.scalars(step, loss=trained.loss, learning_rate=rate,
+                                                     words_per_second=words_per_second)
+                        saved_now = crossed(before, step, config.training.checkpoint_every)
+                        if saved_now:
+                            save()
+                        if stop_at and step >= stop_at:
+                            if not saved_now:
+                                save()
+                            return finish()
+                        if trained.epoch_over:
+                            break
+                    if training_log:
+                        training_log.epoch_end(epoch + 1, number(progress.step), number(progress.words_done),
+                                               model.embeddings)
+        except LostWorker as lost:
+            latest = tf.train.latest_checkpoint(str(checkpoints))
+            raise LostWorker(lost.worker, lost.address, int(latest.rsplit("-", 1)[1]) if latest else None) from None
+        if number(progress.step) > start_step or not manager.latest_checkpoint:
             progress.start_epoch(epochs)
             save()
-    training_log.close()
-    return TrainingResult(model, vocabulary, int(progress.step), reporter.words_per_second(float(progress.words_done)))
+        return finish(snapshot=False)

@@ -1,10 +1,17 @@
-"""Many training steps per Python call: the batches, the learning rate and the progress all stay in the graph."""
+"""Many training steps per Python call, on one replica or many: the batches, the learning rate, the progress and
+the replicas' meetings all stay in the graph."""
 
+import dataclasses
 from collections.abc import Callable
 
 import tensorflow as tf
 
+from model.replica_exchange import ReplicaExchange
 from training.checkpoints import Progress
+
+# What each replica brings to a meeting, in this order: its local steps, summed loss, pairs and corpus words
+# since the last meeting, whether it was asked to stop, whether its batches ran out, and where it stands.
+LOCAL = ("steps", "loss", "pairs", "words", "stop", "exhausted", "chunk", "batch")
 
 
 def linear_decay(start: float, floor_ratio: float, total_words: float) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -18,26 +25,105 @@ def linear_decay(start: float, floor_ratio: float, total_words: float) -> Callab
     return rate
 
 
-def make_step_runner(train_step: Callable, progress: Progress, learning_rate: Callable) -> Callable:
-    """A compiled `(iterator, steps) -> (steps trained, last loss)` that trains on up to `steps` batches.
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """What one call of the step runner did, over all replicas."""
+
+    steps: int  # steps taken (a step is one batch on every replica that still had one)
+    loss: float  # mean loss per pair over those steps (nan if none)
+    words: float  # corpus words read by all replicas
+    stopped: bool  # some replica was asked to stop: no step was taken
+    epoch_over: bool  # every replica's batches ran out
+
+
+def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, progress: Progress,
+                     learning_rate: Callable, exchange: ReplicaExchange, sync_every: int,
+                     first_replica: int = 0) -> Callable:
+    """A function `(iterators, steps, stop) -> Trained` that trains up to `steps` steps on every replica.
+
+    `iterators` holds one batch iterator per replica of this worker (from replica `first_replica` on).
+    Each replica trains on its own batches, and the replicas meet (`exchange.meet`) whenever the step count
+    reaches a multiple of `sync_every`, when their batches run out, and at the end of the call, so the copies
+    are identical whenever Python sees them. `stop` (this worker's stop request) is shared first: if any
+    worker asks to stop, no step is taken and all of them learn it together.
 
     A Python loop around each step costs about as much as the step itself at word2vec's batch sizes;
     here the loop is a graph loop, and Python only sees the run every few dozen steps.
     """
+    replicas = exchange.replicas
 
-    @tf.function
-    def run(iterator: tf.data.Iterator, steps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        trained = tf.constant(0, tf.int64)
-        loss = tf.constant(float("nan"))
+    def local_steps(iterator, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
+        """Up to `steps` steps on this replica's own batches, then the meeting; the LOCAL totals of all replicas."""
+        words_done = tf.cast(progress.words_done, tf.float32)
+        trained, loss, pairs, words = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+        exhausted, chunk, batch = tf.constant(0.0), tf.cast(progress.chunk, tf.float64), tf.constant(-1.0, tf.float64)
         for _ in tf.range(steps):
             next_batch = iterator.get_next_as_optional()
             if not next_batch.has_value():
+                exhausted = tf.constant(1.0)
                 break
-            batch = next_batch.get_value()
-            loss = train_step(batch["centres"], batch["contexts"], batch["weights"], batch["noise"],
-                              learning_rate(progress.words_done))
-            progress.advance(batch["words"], batch["chunk"], batch["batch"])
-            trained += 1
-        return trained, loss
+            batch_data = next_batch.get_value()
+            # Between meetings a replica sees only its own words; all replicas read about as many.
+            rate = learning_rate(words_done + replicas * words)
+            batch_loss = train_step(batch_data["centres"], batch_data["contexts"], batch_data["weights"],
+                                    batch_data["noise"], rate)
+            batch_pairs = tf.reduce_sum(batch_data["weights"])
+            loss += batch_loss * batch_pairs
+            pairs += batch_pairs
+            words += batch_data["words"]
+            chunk, batch = tf.cast(batch_data["chunk"], tf.float64), tf.cast(batch_data["batch"], tf.float64)
+            trained += 1.0
+        local = tf.stack([tf.cast(value, tf.float64) for value in (trained, loss, pairs, words, stop, exhausted,
+                                                                   chunk, batch)])
+        return exchange.meet(local)
 
-    return run
+    def replica_round(iterators, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
+        context = tf.distribute.get_replica_context()
+        iterator = iterators[tf.get_static_value(context.replica_id_in_sync_group) - first_replica]
+        everyone = local_steps(iterator, steps, stop)
+        totals = dict(zip(LOCAL, tf.unstack(everyone, axis=1)))
+        taken = tf.cast(tf.reduce_max(totals["steps"]), tf.int64)
+        progress.step.assign_add(taken)
+        progress.words_done.assign_add(tf.reduce_sum(totals["words"]))
+        if replicas == 1:
+            # The next batch to train: right after the last one trained (chunk, batch within it).
+            if taken > 0:
+                progress.chunk.assign(tf.cast(totals["chunk"][0], tf.int64))
+                progress.batch.assign(tf.cast(totals["batch"][0], tf.int64) + 1)
+        else:
+            # Replicas step in lockstep through their own streams: the batches done in this epoch locate
+            # every replica's position.
+            progress.batch.assign_add(taken)
+        return tf.stack([tf.cast(taken, tf.float64), tf.reduce_sum(totals["loss"]), tf.reduce_sum(totals["pairs"]),
+                         tf.reduce_sum(totals["words"]), tf.reduce_sum(totals["stop"]),
+                         tf.reduce_min(totals["exhausted"])])
+
+    def replica_stop(stop: tf.Tensor) -> tf.Tensor:
+        return tf.reduce_sum(exchange.collectives.gather(stop, "stop"))
+
+    def one_result(per_replica) -> tf.Tensor:
+        return strategy.experimental_local_results(per_replica)[0]
+
+    @tf.function
+    def run(iterators, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
+        summary = tf.zeros([6], tf.float64)
+        stopped = one_result(strategy.run(replica_stop, args=(stop,)))
+        done = tf.constant(0, tf.int64)
+        while stopped == 0 and done < steps:
+            round_steps = steps - done
+            if replicas > 1:
+                round_steps = tf.minimum(round_steps, sync_every - progress.step % sync_every)
+            result = one_result(strategy.run(replica_round, args=(iterators, round_steps, stop)))
+            summary += tf.concat([result[:5], tf.zeros([1], tf.float64)], axis=0)
+            done += tf.cast(result[0], tf.int64)
+            if result[5] > 0 or result[0] < tf.cast(round_steps, tf.float64):
+                summary = tf.concat([summary[:5], tf.ones([1], tf.float64)], axis=0)
+                break
+        return tf.concat([summary[:4], [stopped], summary[5:]], axis=0)
+
+    def call(iterators, steps: int, stop: bool) -> Trained:
+        result = run(tuple(iterators), tf.constant(steps, tf.int64), tf.constant(float(stop), tf.float64)).numpy()
+        steps_taken, loss, pairs, words, stopped, epoch_over = result.tolist()
+        return Trained(int(steps_taken), loss / pairs if pairs else float("nan"), words, stopped > 0, epoch_over > 0)
+
+    return call

@@ -14,6 +14,7 @@ import json
 import os
 import threading
 import zlib
+from typing import Self
 
 import tensorflow as tf
 
@@ -217,7 +218,7 @@ class PeerWatch:
             return self.lost
         return next((worker for worker in self.peers if not self.answers(worker, CHECK_TIMEOUT_SECONDS)), None)
 
-    def __enter__(self) -> "PeerWatch":
+    def __enter__(self) -> Self:
         if self.peers:
             self.thread.start()
         return self

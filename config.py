@@ -141,7 +141,7 @@ class TrainingConfig:
     distribute: str = field(default="auto", metadata=flag(
         "--distribute", "tf.distribute strategy (auto: multi-worker when TF_CONFIG lists several workers)",
         choices=["auto", "none", "multi-worker", "mirrored"]))
-    sync_every: int = field(default=64, metadata=flag(
+    sync_every: int = field(default=256, metadata=flag(
         "--sync-every", "with several workers or devices: steps between exchanges of the changed rows",
         type=whole_number_between(1, 10**9)))
 

@@ -1,11 +1,13 @@
 """Replicas that train apart and meet every few steps: what they exchange, and the collective ops that carry it.
 
 Each replica (a worker process, or a device of one machine) trains its own copy of E and W on its own batches
-for `--sync-every` steps, then all replicas meet. Every row that some replica changed since the last meeting
-is set, on every replica, to the mean of the values that the replicas which changed it hold (Spark MLlib's rule
-for word2vec): a word seen by one replica keeps that replica's update whole, a word seen by all gets the
-average of their updates. The copies are identical after every meeting, which is where checkpoints are taken.
-Only changed rows travel, so the traffic grows with the words a few batches touch, not with the vocabulary.
+for `--sync-every` steps, then all replicas meet. Each sends how far it moved every row it changed since the
+last meeting, and every replica adds up all of them onto the values of the last meeting: a row's update is the
+sum of the replicas' updates, as when every replica's gradients are summed at every step (which is what
+`--sync-every 1` does, up to rounding), and the copies are identical again after every meeting. Checkpoints are
+only taken there. Only changed rows travel, as bfloat16 differences, so the traffic grows with the words that a few
+batches touch, not with the vocabulary. A variable updated whole (the `full` objective's W) is averaged whole,
+as its per-batch gradients are averages.
 
 With one replica there is nobody to meet and nothing is exchanged: the single process is this code's
 one-replica case.
@@ -19,6 +21,13 @@ import tensorflow as tf
 
 # A collective group of our own, far above the keys tf.distribute hands out (it counts up from 1).
 GROUP_KEY = 1_048_573
+# Rows travel in pieces of about this many bytes: measured on loopback gRPC, the cost per byte is lowest near
+# 1 MB, and a piece's padding wastes at most one piece.
+PIECE_BYTES = 1 << 20
+# The changes travel as bfloat16: half the bytes of float32, at a rounding error of at most 1/512 of a change.
+# (float16 would round more finely, but any float16 op in a graph makes oneDNN log an error line on this CPU;
+# the collective ops take no bfloat16, so pairs of them travel bit-cast as int32.)
+WIRE_DTYPE = tf.bfloat16
 
 
 class Collectives:
@@ -27,9 +36,8 @@ class Collectives:
     tf.distribute's replica-context collectives refuse to run inside a graph loop or conditional (they go
     through `merge_call` on CPU), and a collective instance keeps the shape it had the first time it ran:
     an all-gather whose size changes from one iteration of a graph loop to the next fails with "shape
-    mismatch in the collective instance". So this class calls the collective ops itself, one instance key
-    per (name, shape), and gives rows of changing number a fixed shape by padding them to the next power of
-    two, one instance per size (see `gather_rows`).
+    mismatch in the collective instance". So this class calls the collective ops itself, one instance key per
+    (name, shape) and every shape fixed; a changing number of rows travels in fixed-size pieces.
 
     Create it inside `strategy.scope()`: its ordering token (one per replica's device) keeps each replica's
     collectives in program order, so that no two replicas wait on different collectives at once.
@@ -43,7 +51,7 @@ class Collectives:
         self.ordering = tf.Variable(0.0, trainable=False, name="collective_ordering")
 
     def instance_key(self, name: str, shape: tuple) -> int:
-        """The same key for the same collective on every replica and worker, whatever order they trace in."""
+        """The same key for the same collective on every replica and worker."""
         if (name, shape) not in self.instance_keys:
             self.instance_keys[(name, shape)] = next(self.next_key)
         return self.instance_keys[(name, shape)]
@@ -67,53 +75,27 @@ class Collectives:
             instance_key=self.instance_key(name, tuple(value.shape.as_list())),
             ordering_token=[self.ordering.handle], merge_op="Add", final_op="Div")
 
-    def gather_rows(self, rows: tf.Tensor, values: tf.Tensor, counts: tf.Tensor, capacity: int,
-                    name: str) -> tuple[tf.Tensor, tf.Tensor]:
-        """Every replica's `rows` (int32 [n]) and `values` ([n, D] float32), concatenated in replica order.
-
-        `counts` holds every replica's n (already gathered); `capacity` bounds it. Each replica pads its rows
-        to the smallest power of two that holds the longest, and one all-gather carries them with each row's
-        index bit-cast into an extra column. Padding is then dropped.
-        """
-        sizes = [0] + [2**power for power in range(int(np.ceil(np.log2(max(capacity, 1)))) + 1)]
-        longest = tf.cast(tf.reduce_max(counts), tf.int32)
-        packed = tf.concat([values, tf.bitcast(rows, tf.float32)[:, tf.newaxis]], axis=1)
-        columns = packed.shape[1]
-
-        def gathered(size: int):
-            def branch() -> tf.Tensor:
-                if size == 0:
-                    return tf.zeros([0, columns])
-                padded = tf.pad(packed, [[0, size - tf.shape(packed)[0]], [0, 0]])
-                padded = tf.ensure_shape(padded, [size, columns])
-                return tf.reshape(self.gather(padded, f"{name}/{size}"), [self.replicas * size, columns])
-            return branch
-
-        bucket = tf.searchsorted(tf.constant(sizes, tf.int32), longest[tf.newaxis], side="left")[0]
-        everything = tf.switch_case(bucket, [gathered(size) for size in sizes])
-        size = tf.shape(everything)[0] // self.replicas
-        real = tf.reshape(tf.range(size)[tf.newaxis, :] < tf.cast(counts, tf.int32)[:, tf.newaxis], [-1])
-        everything = tf.boolean_mask(everything, real)
-        return tf.bitcast(everything[:, -1], tf.int32), everything[:, :-1]
-
 
 class ChangedRows(tf.Module):
-    """Which rows of each trained variable this replica has changed since the replicas last met.
+    """What a replica keeps to meet the others: which rows of each trained variable it has changed since the
+    last meeting (the optimizer marks them), and every variable's values at that meeting.
 
-    The optimizer marks the rows of every sparse update; a variable updated whole (the `full` objective's W)
-    is marked dense and exchanged whole.
+    The values at the last meeting double the memory of E and W on each replica; they are what turns a row's
+    value into how far this replica moved it.
     """
 
     def __init__(self, variables: Iterable[tf.Variable]):
         super().__init__(name="changed_rows")
         self.trained = list(variables)
-        self.masks = [tf.Variable(tf.zeros([variable.shape[0]], tf.bool), trainable=False,
-                                  name=f"changed_{index}") for index, variable in enumerate(self.trained)]
-        self.dense: set[int] = set()  # indices of variables updated whole, learned while tracing the step
+        self.masks = [tf.Variable(tf.zeros([variable.shape[0]], tf.bool), trainable=False, name=f"changed_{index}")
+                      for index, variable in enumerate(self.trained)]
+        self.met = [tf.Variable(variable, trainable=False, name=f"met_{index}")
+                    for index, variable in enumerate(self.trained)]
+        self.dense: set[int] = set()  # Variables updated whole, and those updated by rows, as the step traces.
         self.sparse: set[int] = set()
 
     def index(self, variable: tf.Variable) -> int:
-        return next(i for i, known in enumerate(self.trained) if known is variable)
+        return next(index for index, known in enumerate(self.trained) if known is variable)
 
     def mark(self, variable: tf.Variable, rows: tf.Tensor | None) -> None:
         """Records an update of `rows` of `variable`, or of all of it (None)."""
@@ -124,14 +106,19 @@ class ChangedRows(tf.Module):
         self.sparse.add(index)
         self.masks[index].scatter_update(tf.IndexedSlices(tf.ones_like(rows, tf.bool), rows))
 
+    def start(self) -> None:
+        """Takes the variables as they are now (restored, or received from the chief) as the last meeting's."""
+        for met, variable in zip(self.met, self.trained):
+            met.assign(tf.convert_to_tensor(variable))
+
 
 class ReplicaExchange:
-    """The meeting of all replicas after their local steps: totals summed, changed rows averaged.
+    """The meeting of all replicas after their local steps: small totals gathered, changed rows summed.
 
     Call `meet` in replica context (inside `strategy.run`), after this replica's local steps.
     """
 
-    def __init__(self, collectives: Collectives, changed: ChangedRows):
+    def __init__(self, collectives: Collectives, changed: ChangedRows | None):
         self.collectives = collectives
         self.changed = changed
 
@@ -139,31 +126,61 @@ class ReplicaExchange:
     def replicas(self) -> int:
         return self.collectives.replicas
 
-    def meet(self, local: tf.Tensor) -> tf.Tensor:
-        """Every replica's `local` float64 vector, gathered as [replicas, n], after the replicas' copies of
-        every changed row have been made equal."""
+    def meet(self, local: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Makes every replica's copy of every changed row the same; returns every replica's `local` float64
+        vector, gathered as [replicas, n], and the rows that travelled."""
         if self.replicas == 1:
-            return local[tf.newaxis]
+            return local[tf.newaxis], tf.constant(0.0, tf.float64)
         sparse = sorted(self.changed.sparse - self.changed.dense)
-        rows = {index: tf.cast(tf.where(self.changed.masks[index])[:, 0], tf.int32) for index in sparse}
-        counts = [tf.cast(tf.size(rows[index]), tf.float64)[tf.newaxis] for index in sparse]
+        rows = [tf.cast(tf.where(self.changed.masks[index])[:, 0], tf.int32) for index in sparse]
+        counts = [tf.cast(tf.size(changed), tf.float64)[tf.newaxis] for changed in rows]
         everything = self.collectives.gather(tf.concat([local, *counts], axis=0), "totals")
-        for position, index in enumerate(sparse):
-            self.average_changed_rows(index, rows[index], everything[:, local.shape[0] + position])
+        for position, (index, changed) in enumerate(zip(sparse, rows)):
+            self.add_everyones_changes(index, changed, tf.cast(everything[:, local.shape[0] + position], tf.int32))
         for index in sorted(self.changed.dense):
             variable = self.changed.trained[index]
             variable.assign(self.collectives.mean(tf.convert_to_tensor(variable), f"dense/{index}"))
-        return everything[:, :local.shape[0]]
+        return everything[:, :local.shape[0]], tf.reduce_sum(everything[:, local.shape[0]:])
 
-    def average_changed_rows(self, index: int, rows: tf.Tensor, counts: tf.Tensor) -> None:
-        """Sets each row that some replica changed to the mean of those replicas' values, on every replica."""
-        variable, mask = self.changed.trained[index], self.changed.masks[index]
+    def add_everyones_changes(self, index: int, rows: tf.Tensor, counts: tf.Tensor) -> None:
+        """Adds every replica's change of each row it changed onto the row's value at the last meeting, and
+        gives the result to every replica.
+
+        `counts` is every replica's number of changed rows. The changes travel in pieces of a fixed number of
+        rows (see Collectives): each row's changes as pairs of bfloat16 in int32 columns, then its index.
+        """
+        variable, mask, met = self.changed.trained[index], self.changed.masks[index], self.changed.met[index]
         width = int(np.prod(variable.shape[1:]))  # D for E and W, 1 for W's bias
-        values = tf.reshape(tf.gather(variable, rows), [-1, width])
-        all_rows, all_values = self.collectives.gather_rows(rows, values, counts, variable.shape[0], f"rows/{index}")
-        words, positions = tf.unique(all_rows)
-        sums = tf.math.unsorted_segment_sum(all_values, positions, tf.size(words))
-        replicas = tf.math.unsorted_segment_sum(tf.ones_like(all_rows, tf.float32), positions, tf.size(words))
-        means = tf.reshape(sums / replicas[:, tf.newaxis], tf.concat([tf.shape(words), variable.shape[1:]], 0))
-        variable.scatter_update(tf.IndexedSlices(means, words))
+        changes = tf.reshape(tf.gather(variable, rows) - tf.gather(met, rows), [-1, width])
+        packed = tf.concat([as_int32_pairs(changes), rows[:, tf.newaxis]], axis=1)
+        piece_rows = max(1, PIECE_BYTES // (packed.shape[1] * 4))
+        pieces = (tf.reduce_max(counts) + piece_rows - 1) // piece_rows
+        for piece in tf.range(pieces):
+            start = piece * piece_rows
+            mine = packed[start:start + piece_rows]
+            mine = tf.ensure_shape(tf.pad(mine, [[0, piece_rows - tf.shape(mine)[0]], [0, 0]]),
+                                   [piece_rows, packed.shape[1]])
+            everyones = self.collectives.gather(mine, f"changes/{index}")
+            real = tf.range(start, start + piece_rows)[tf.newaxis, :] < counts[:, tf.newaxis]
+            received = tf.boolean_mask(everyones, real)
+            received_rows = received[:, -1]
+            received_changes = tf.reshape(from_int32_pairs(received[:, :-1], width), [-1, *variable.shape[1:]])
+            met.scatter_add(tf.IndexedSlices(received_changes, received_rows))
+            mask.scatter_update(tf.IndexedSlices(tf.ones_like(received_rows, tf.bool), received_rows))
+        changed = tf.cast(tf.where(mask)[:, 0], tf.int32)
+        variable.scatter_update(tf.IndexedSlices(tf.gather(met, changed), changed))
         mask.assign(tf.zeros_like(mask))
+
+
+def as_int32_pairs(values: tf.Tensor) -> tf.Tensor:
+    """[n, width] float32 rounded to bfloat16, two to an int32: [n, ceil(width / 2)]."""
+    halves = tf.cast(values, WIRE_DTYPE)
+    if values.shape[1] % 2:
+        halves = tf.pad(halves, [[0, 0], [0, 1]])
+    return tf.bitcast(tf.reshape(halves, [tf.shape(halves)[0], (values.shape[1] + 1) // 2, 2]), tf.int32)
+
+
+def from_int32_pairs(pairs: tf.Tensor, width: int) -> tf.Tensor:
+    """The float32 [n, width] that `as_int32_pairs` packed."""
+    halves = tf.reshape(tf.bitcast(pairs, WIRE_DTYPE), [tf.shape(pairs)[0], 2 * pairs.shape[1]])
+    return tf.cast(halves[:, :width], tf.float32)

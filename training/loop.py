@@ -117,6 +117,8 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
         if manager.latest_checkpoint:
             checkpoint.restore(manager.latest_checkpoint).assert_consumed()
         agree_with_chief(distribution, [*variables, *optimizer.variables, *progress.variables], vocabulary)
+        if changed_rows is not None:
+            changed_rows.start()
         if number(progress.step):
             source = manager.latest_checkpoint if distribution.is_chief else "the chief's checkpoint"
             log(f"resuming from {source} at step {number(progress.step):,}, epoch {number(progress.epoch) + 1}")
@@ -135,6 +137,8 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
         def save() -> None:
             manager.save(checkpoint_number=number(progress.step))
 
+        exchanged = {"rows": 0.0, "steps": 0}
+
         def finish(interrupted_by: str | None = None, snapshot: bool = True) -> TrainingResult:
             """The result; the chief's TensorBoard log gets E as it stands (unless an epoch end just did)."""
             if training_log:
@@ -142,9 +146,10 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
                     training_log.snapshot(number(progress.step), model.embeddings)
                 training_log.close()
             words_per_second = reporter.words_per_second(number(progress.words_done))
-            if distribution.workers > 1:
-                log(f"{words_per_second:,.0f} words/s over {distribution.workers} workers, "
-                    f"{words_per_second / distribution.workers:,.0f} per worker")
+            if replicas > 1:
+                rows_per_step = exchanged["rows"] / max(exchanged["steps"], 1)
+                log(f"{words_per_second:,.0f} words/s over {replicas} replicas, {words_per_second / replicas:,.0f} "
+                    f"per replica; {rows_per_step:,.0f} changed rows exchanged per step")
             return TrainingResult(model, vocabulary, number(progress.step), words_per_second, interrupted_by)
 
         # Replica r of R reads every R-th line from line r. Token ids are the same every epoch: the first epoch
@@ -185,6 +190,8 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
                                 f"step {number(progress.step):,} in {manager.latest_checkpoint}")
                             return finish(stop_request.signal_name or "SIGTERM")
                         step = number(progress.step)
+                        exchanged["rows"] += trained.rows_exchanged
+                        exchanged["steps"] += trained.steps
                         if trained.steps and (crossed(before, step, config.training.log_every) or reporter.due()):
                             words_done = number(progress.words_done)
                             rate = float(learning_rate(words_done))

@@ -34,6 +34,7 @@ class Trained:
     words: float  # corpus words read by all replicas
     stopped: bool  # some replica was asked to stop: no step was taken
     epoch_over: bool  # every replica's batches ran out
+    rows_exchanged: float  # changed rows that the replicas sent each other
 
 
 def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, progress: Progress,
@@ -52,8 +53,9 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
     """
     replicas = exchange.replicas
 
-    def local_steps(iterator, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
-        """Up to `steps` steps on this replica's own batches, then the meeting; the LOCAL totals of all replicas."""
+    def local_steps(iterator, steps: tf.Tensor, stop: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Up to `steps` steps on this replica's own batches, then the meeting: the LOCAL totals of all
+        replicas, and the rows exchanged."""
         words_done = tf.cast(progress.words_done, tf.float32)
         trained, loss, pairs, words = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
         exhausted, chunk, batch = tf.constant(0.0), tf.cast(progress.chunk, tf.float64), tf.constant(-1.0, tf.float64)
@@ -80,7 +82,7 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
     def replica_round(iterators, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
         context = tf.distribute.get_replica_context()
         iterator = iterators[tf.get_static_value(context.replica_id_in_sync_group) - first_replica]
-        everyone = local_steps(iterator, steps, stop)
+        everyone, rows_exchanged = local_steps(iterator, steps, stop)
         totals = dict(zip(LOCAL, tf.unstack(everyone, axis=1)))
         taken = tf.cast(tf.reduce_max(totals["steps"]), tf.int64)
         progress.step.assign_add(taken)
@@ -96,7 +98,7 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
             progress.batch.assign_add(taken)
         return tf.stack([tf.cast(taken, tf.float64), tf.reduce_sum(totals["loss"]), tf.reduce_sum(totals["pairs"]),
                          tf.reduce_sum(totals["words"]), tf.reduce_sum(totals["stop"]),
-                         tf.reduce_min(totals["exhausted"])])
+                         tf.reduce_min(totals["exhausted"]), rows_exchanged])
 
     def replica_stop(stop: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(exchange.collectives.gather(stop, "stop"))
@@ -106,7 +108,7 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
 
     @tf.function
     def run(iterators, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
-        summary = tf.zeros([6], tf.float64)
+        summary = tf.zeros([7], tf.float64)
         stopped = one_result(strategy.run(replica_stop, args=(stop,)))
         done = tf.constant(0, tf.int64)
         while stopped == 0 and done < steps:
@@ -114,16 +116,17 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
             if replicas > 1:
                 round_steps = tf.minimum(round_steps, sync_every - progress.step % sync_every)
             result = one_result(strategy.run(replica_round, args=(iterators, round_steps, stop)))
-            summary += tf.concat([result[:5], tf.zeros([1], tf.float64)], axis=0)
+            summary += result * tf.constant([1, 1, 1, 1, 1, 0, 1], tf.float64)
             done += tf.cast(result[0], tf.int64)
             if result[5] > 0 or result[0] < tf.cast(round_steps, tf.float64):
-                summary = tf.concat([summary[:5], tf.ones([1], tf.float64)], axis=0)
+                summary = tf.tensor_scatter_nd_update(summary, [[5]], tf.ones([1], tf.float64))
                 break
-        return tf.concat([summary[:4], [stopped], summary[5:]], axis=0)
+        return tf.tensor_scatter_nd_update(summary, [[4]], [stopped])
 
     def call(iterators, steps: int, stop: bool) -> Trained:
         result = run(tuple(iterators), tf.constant(steps, tf.int64), tf.constant(float(stop), tf.float64)).numpy()
-        steps_taken, loss, pairs, words, stopped, epoch_over = result.tolist()
-        return Trained(int(steps_taken), loss / pairs if pairs else float("nan"), words, stopped > 0, epoch_over > 0)
+        steps_taken, loss, pairs, words, stopped, epoch_over, rows_exchanged = result.tolist()
+        return Trained(int(steps_taken), loss / pairs if pairs else float("nan"), words, stopped > 0, epoch_over > 0,
+                       rows_exchanged)
 
     return call

@@ -15,8 +15,9 @@ def warn(message: str) -> None:
 class LostWorker(RuntimeError):
     """Another worker of a multi-worker run died or stopped answering; this one stopped without it."""
 
-    def __init__(self, worker: int, address: str, resume_step: int | None = None):
+    def __init__(self, worker: int, address: str | None, resume_step: int | None = None):
         self.worker, self.address, self.resume_step = worker, address, resume_step
-        where = f"from its checkpoint of step {resume_step:,}" if resume_step else "from the start"
-        super().__init__(f"worker {worker} ({address}) is lost: it died, hangs or cannot be reached. Start every "
-                         f"worker again with the same command: training resumes {where} (the chief's last checkpoint)")
+        who = f"worker {worker} ({address})" if address else "another worker"
+        where = f"from the chief's last checkpoint, step {resume_step:,}" if resume_step else "from the start"
+        super().__init__(f"{who} is lost: it died, hangs or cannot be reached. Stop any worker still running, then "
+                         f"start every worker again with the same command: training resumes {where}")

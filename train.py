@@ -9,6 +9,7 @@ Running it again on the same --model-dir resumes from the latest checkpoint; a l
 import argparse
 import dataclasses
 import json
+import os
 import pathlib
 import sys
 
@@ -65,6 +66,10 @@ def run(flags: argparse.Namespace) -> int:
     config.validate()  # Bad flag values fail here, in a second, before TensorFlow loads.
     if flags.neighbours < 0:
         raise UserError(f"--neighbours must be at least 0, not {flags.neighbours}")
+    if config.training.distribute != "none" and os.environ.get("TF_CONFIG"):
+        # A lost worker makes TensorFlow log its collective and gRPC errors from C++ before the Python error that
+        # the loop turns into one line; only errors that stop the program are worth showing on several workers.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
     from training.distributed import distribution_for

@@ -9,12 +9,12 @@ vocabulary and the chief's state before training, and watches the other workers 
 that dies or stops answering makes every other one stop with one line that names it (`PeerWatch`).
 """
 
+import contextlib
 import dataclasses
 import json
 import os
-import threading
+import re
 import zlib
-from typing import Self
 
 import tensorflow as tf
 
@@ -25,12 +25,12 @@ from training.model_directory import ModelDirectory
 from training.preflight import prepare_run
 
 DISTRIBUTE_CHOICES = ("auto", "none", "multi-worker", "mirrored")
-# How often each worker asks every other one whether it is alive, how long an answer may take, and how many
-# unanswered questions in a row make a worker lost: a worker that hangs is noticed within
-# CHECK_EVERY_SECONDS + CHECK_ATTEMPTS x CHECK_TIMEOUT_SECONDS (20 s); one that dies, at the next exchange.
-CHECK_EVERY_SECONDS = 5.0
-CHECK_TIMEOUT_SECONDS = 5.0
-CHECK_ATTEMPTS = 3
+# A worker that sends no heartbeat to the coordination service (run by the chief) for this long is lost, and so
+# is the chief for a worker whose heartbeats it leaves unanswered this long. A worker that dies breaks the next
+# exchange at once.
+HEARTBEAT_TIMEOUT_SECONDS = 20
+LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
+                      tf.errors.CancelledError, tf.errors.InternalError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,11 +100,7 @@ def distribution_for(mode: str) -> Distribution:
         return Distribution()
     if mode == "mirrored":
         return Distribution(tf.distribute.MirroredStrategy())
-    # The strategy's own health check logs a warning per unanswered check and then aborts the collectives
-    # without saying which worker is lost to the code that catches the error; PeerWatch does both in one line.
-    from tensorflow.python.distribute import collective_all_reduce_strategy
-
-    collective_all_reduce_strategy.CollectiveAllReduceExtended._enable_check_health = False
+    configure_heartbeats(cluster)
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     resolver = strategy.cluster_resolver
     if resolver.task_type not in (None, "chief", "worker"):
@@ -113,6 +109,20 @@ def distribution_for(mode: str) -> Distribution:
     jobs = [(job, index, address) for job in ("chief", "worker") for index, address in enumerate(cluster.get(job, []))]
     return Distribution(strategy, worker, max(task_count, 1), tuple(address for _, _, address in jobs),
                         tuple(f"/job:{job}/replica:0/task:{index}" for job, index, _ in jobs))
+
+
+def configure_heartbeats(cluster: dict[str, list[str]]) -> None:
+    """The coordination service that MultiWorkerMirroredStrategy starts (its leader is the chief), with our
+    heartbeat timeout: every worker sends it heartbeats, and a missing one aborts every worker's collectives."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.eager import context
+
+    jobs = [coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
+            for job in ("chief", "worker") if cluster.get(job)]
+    leader = "/job:chief/replica:0/task:0" if cluster.get("chief") else "/job:worker/replica:0/task:0"
+    context.context().configure_coordination_service(
+        service_type="standalone", service_leader=leader, coordinated_jobs=jobs,
+        heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_SECONDS * 1000)
 
 
 def vocabulary_fingerprint(vocabulary: Vocabulary) -> tf.Tensor:
@@ -167,65 +177,34 @@ def agree_with_chief(distribution: Distribution, state: list[tf.Variable], vocab
                         f"flags (size, corpus words, checksum per replica: {fingerprints.tolist()})")
 
 
-class PeerWatch:
-    """While active, asks every other worker every CHECK_EVERY_SECONDS whether it is alive, and turns a lost
-    worker into one LostWorker error instead of a hang or a page of gRPC traceback.
+def lost_worker(distribution: Distribution, error: tf.errors.OpError) -> int | None:
+    """The worker that `error` says is lost (-1: some worker), or None if it is about something else.
 
-    A worker that dies breaks the next collective at once; one that hangs (a stopped process, a machine that
-    froze, a network that drops packets while the connection stays open) leaves the others waiting in their
-    next collective. So a thread checks each peer (an RPC its gRPC server answers without Python) and, when
-    one misses CHECK_ATTEMPTS answers in a row, aborts this worker's collectives. On leaving, a TensorFlow
-    error becomes LostWorker if some peer is lost; any other error passes through unchanged.
+    TensorFlow names it in one of three ways: the coordination service lists the tasks that stopped sending
+    heartbeats; a collective whose peer died fails on the connection to that peer; and when the chief (which
+    runs the coordination service) stops answering, the others' heartbeats to it time out.
     """
+    if distribution.workers == 1 or not isinstance(error, LOST_WORKER_ERRORS):
+        return None
+    message = str(error)
+    named = re.search(r"unhealthy[^\n]*\n(/job:\w+/replica:\d+/task:\d+)", message) or \
+        re.search(r"remote target (/job:\w+/replica:\d+/task:\d+)", message)
+    if named and named.group(1) in distribution.tasks:
+        return distribution.tasks.index(named.group(1))
+    if "CoordinationService" in message:
+        return 0
+    return -1
 
-    def __init__(self, distribution: Distribution):
-        self.distribution = distribution
-        self.lost: int | None = None
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self.watch, name="peer-watch", daemon=True)
 
-    @property
-    def peers(self) -> list[int]:
-        return [worker for worker in range(len(self.distribution.tasks)) if worker != self.distribution.worker]
-
-    def answers(self, worker: int, timeout_seconds: float) -> bool:
-        from tensorflow.python.eager import context
-
-        try:
-            context.context().check_collective_ops_peer_health(self.distribution.tasks[worker],
-                                                                timeout_in_ms=int(timeout_seconds * 1000))
-            return True
-        except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.FailedPreconditionError,
-                tf.errors.AbortedError, tf.errors.CancelledError):
-            return False
-
-    def watch(self) -> None:
-        from tensorflow.python.eager import context
-
-        while not self.stopping.wait(CHECK_EVERY_SECONDS):
-            for worker in self.peers:
-                if any(self.answers(worker, CHECK_TIMEOUT_SECONDS) for _ in range(CHECK_ATTEMPTS)):
-                    continue
-                if self.stopping.is_set():
-                    return
-                self.lost = worker
-                context.context().abort_collective_ops(tf.errors.UNAVAILABLE, f"worker {worker} is lost")
-                return
-
-    def lost_worker(self) -> int | None:
-        """The worker found lost by the thread, or now: a worker that died refuses the question at once."""
-        if self.lost is not None:
-            return self.lost
-        return next((worker for worker in self.peers if not self.answers(worker, CHECK_TIMEOUT_SECONDS)), None)
-
-    def __enter__(self) -> Self:
-        if self.peers:
-            self.thread.start()
-        return self
-
-    def __exit__(self, exc_type, exc, traceback) -> None:
-        self.stopping.set()
-        if isinstance(exc, tf.errors.OpError):
-            lost = self.lost_worker()
-            if lost is not None:
-                raise LostWorker(lost, self.distribution.addresses[lost]) from None
+@contextlib.contextmanager
+def lost_workers_named(distribution: Distribution, saved: dict):
+    """Turns the TensorFlow error of a lost worker (a page of gRPC and collective messages) into one
+    LostWorker error naming it; `saved["step"]` is the step of the last checkpoint, where training resumes."""
+    try:
+        yield
+    except tf.errors.OpError as error:
+        worker = lost_worker(distribution, error)
+        if worker is None:
+            raise
+        address = distribution.addresses[worker] if worker >= 0 else None
+        raise LostWorker(worker, address, saved.get("step")) from None

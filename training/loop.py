@@ -20,14 +20,14 @@ from config import Config
 from data_pipeline.pairs import NOISE_POWER, chunk_ids, training_batches
 from data_pipeline.sources import corpus_lines
 from data_pipeline.vocabulary import Vocabulary, unigram_probabilities
-from errors import LostWorker, UserError
+from errors import UserError
 from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
 from model.optimizer import BatchSGD
 from model.replica_exchange import ChangedRows, Collectives, ReplicaExchange
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
-from training.distributed import Distribution, PeerWatch, agree_with_chief, worker_vocabulary
+from training.distributed import Distribution, agree_with_chief, lost_workers_named, worker_vocabulary
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
 from training.reporting import ProgressReporter
@@ -98,7 +98,8 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
     strategy, replicas = distribution.strategy, distribution.replicas
     if replicas > 1:
         log(distribution.describe())
-    with contextlib.ExitStack() as cleanup:
+    saved = {"step": None}  # the step of the last checkpoint, for the message if another worker is lost
+    with contextlib.ExitStack() as cleanup, lost_workers_named(distribution, saved):
         lines = corpus_from(config)
         # The chief checks everything that can refuse the run before writing vocab.tsv and config.json.
         vocabulary = worker_vocabulary(config, directory, distribution, lines)
@@ -116,6 +117,7 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
         manager = tf.train.CheckpointManager(checkpoint, str(checkpoints), config.training.checkpoints_to_keep)
         if manager.latest_checkpoint:
             checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+            saved["step"] = number(progress.step)
         agree_with_chief(distribution, [*variables, *optimizer.variables, *progress.variables], vocabulary)
         if changed_rows is not None:
             changed_rows.start()
@@ -136,6 +138,7 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
 
         def save() -> None:
             manager.save(checkpoint_number=number(progress.step))
+            saved["step"] = number(progress.step)
 
         exchanged = {"rows": 0.0, "steps": 0}
 
@@ -173,47 +176,42 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
             return batches if replicas == 1 else batches.skip(number(progress.batch))
 
         stop_request = cleanup.enter_context(StopRequest())
-        try:
-            with PeerWatch(distribution):
-                for epoch in range(number(progress.epoch), epochs):
-                    if epoch != number(progress.epoch):
-                        progress.start_epoch(epoch)
-                    iterators = [iter(replica_batches(stream, epoch)) for stream in streams]
-                    while True:
-                        before = number(progress.step)
-                        trained = run_steps(iterators, steps_to_wake(before, config, replicas, stop_at),
-                                            bool(stop_request))
-                        if trained.stopped:
-                            # A signal to any worker stops them all after the same step, each with a checkpoint.
-                            save()
-                            log(f"stopped by {stop_request.signal_name or 'a signal to another worker'}: saved "
-                                f"step {number(progress.step):,} in {manager.latest_checkpoint}")
-                            return finish(stop_request.signal_name or "SIGTERM")
-                        step = number(progress.step)
-                        exchanged["rows"] += trained.rows_exchanged
-                        exchanged["steps"] += trained.steps
-                        if trained.steps and (crossed(before, step, config.training.log_every) or reporter.due()):
-                            words_done = number(progress.words_done)
-                            rate = float(learning_rate(words_done))
-                            words_per_second = reporter.report(epoch, epochs, step, words_done, trained.loss, rate)
-                            if training_log:
-                                training_log.scalars(step, loss=trained.loss, learning_rate=rate,
-                                                     words_per_second=words_per_second)
-                        saved_now = crossed(before, step, config.training.checkpoint_every)
-                        if saved_now:
-                            save()
-                        if stop_at and step >= stop_at:
-                            if not saved_now:
-                                save()
-                            return finish()
-                        if trained.epoch_over:
-                            break
+        for epoch in range(number(progress.epoch), epochs):
+            if epoch != number(progress.epoch):
+                progress.start_epoch(epoch)
+            iterators = [iter(replica_batches(stream, epoch)) for stream in streams]
+            while True:
+                before = number(progress.step)
+                trained = run_steps(iterators, steps_to_wake(before, config, replicas, stop_at),
+                                    bool(stop_request))
+                if trained.stopped:
+                    # A signal to any worker stops them all after the same step, each with a checkpoint.
+                    save()
+                    log(f"stopped by {stop_request.signal_name or 'a signal to another worker'}: saved "
+                        f"step {number(progress.step):,} in {manager.latest_checkpoint}")
+                    return finish(stop_request.signal_name or "SIGTERM")
+                step = number(progress.step)
+                exchanged["rows"] += trained.rows_exchanged
+                exchanged["steps"] += trained.steps
+                if trained.steps and (crossed(before, step, config.training.log_every) or reporter.due()):
+                    words_done = number(progress.words_done)
+                    rate = float(learning_rate(words_done))
+                    words_per_second = reporter.report(epoch, epochs, step, words_done, trained.loss, rate)
                     if training_log:
-                        training_log.epoch_end(epoch + 1, number(progress.step), number(progress.words_done),
-                                               model.embeddings)
-        except LostWorker as lost:
-            latest = tf.train.latest_checkpoint(str(checkpoints))
-            raise LostWorker(lost.worker, lost.address, int(latest.rsplit("-", 1)[1]) if latest else None) from None
+                        training_log.scalars(step, loss=trained.loss, learning_rate=rate,
+                                             words_per_second=words_per_second)
+                saved_now = crossed(before, step, config.training.checkpoint_every)
+                if saved_now:
+                    save()
+                if stop_at and step >= stop_at:
+                    if not saved_now:
+                        save()
+                    return finish()
+                if trained.epoch_over:
+                    break
+            if training_log:
+                training_log.epoch_end(epoch + 1, number(progress.step), number(progress.words_done),
+                                       model.embeddings)
         if number(progress.step) > start_step or not manager.latest_checkpoint:
             progress.start_epoch(epochs)
             save()

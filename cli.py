@@ -35,11 +35,51 @@ def stderr_muted():
 
 
 class FlagParser(argparse.ArgumentParser):
-    """argparse with the house error format: a bad or unknown flag is one `error: ...` line and exit code 2,
-    instead of a usage block followed by the message."""
+    """argparse with the house error format (a bad or unknown flag is one `error: ...` line and exit code 2,
+    instead of a usage block followed by the message) and each flag's default shown in --help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", FlagHelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
+class FlagHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """--help as the README's flag tables show it: each flag's meaning, then its default; the description
+    (a module docstring with examples) keeps its line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        default = shown_default(action)
+        if not default or action.nargs == 0:
+            return action.help or ""
+        if action.required:
+            return f"{action.help} (required)"
+        return f"{action.help} (default: {default.replace('%', '%%')})"
+
+
+def shown_default(action: argparse.Action) -> str:
+    """A flag's default as a user reads it: `shown_default` when the flag sets one (for defaults that are not a
+    plain value, like the embedded corpus), else the value itself; "required", "off" for a switch, "" for none."""
+    if getattr(action, "shown_default", None) is not None:
+        return action.shown_default
+    if action.required:
+        return "required"
+    if action.nargs == 0:
+        return "off"
+    return "" if action.default is argparse.SUPPRESS else value_text(action.default)
+
+
+def value_text(value) -> str:
+    """A default value as text: lists space-separated, large whole numbers with thousands separators."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, (list, tuple)):
+        return " ".join(str(item) for item in value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
+        return f"{value:,}"
+    return str(value)
 
 
 def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:

@@ -59,22 +59,36 @@ class DataConfig:
         lines_per_chunk: lines turned into pairs together, then shuffled among themselves.
     """
 
-    corpus: list[str] = field(default_factory=list, metadata=flag("--corpus", "text files or globs, plain or .gz", nargs="+"))
-    tfds_name: str = field(default="", metadata=flag("--tfds", "a TensorFlow Datasets name, e.g. imdb_reviews"))
-    tfds_split: str = field(default="train", metadata=flag("--tfds-split", "the TFDS split to read"))
-    tfds_feature: str = field(default="text", metadata=flag("--tfds-feature", "the TFDS feature holding the text"))
-    tfds_data_dir: str = field(default="", metadata=flag("--tfds-data-dir", "where the prepared TFDS data lives"))
-    token_pattern: str = field(default=r"[^\pL\pN]+", metadata=flag("--token-pattern", "separator regex (RE2)"))
-    min_count: int = field(default=5, metadata=flag("--min-count", "drop words seen fewer times"))
-    max_vocab: int = field(default=0, metadata=flag("--max-vocab", "keep at most this many words (0: all)"))
+    corpus: list[str] = field(default_factory=list, metadata=flag(
+        "--corpus", "text files or globs, plain or .gz; each line is a sentence", nargs="+", metavar="PATH",
+        shown_default="the embedded WordNet glosses"))
+    tfds_name: str = field(default="", metadata=flag(
+        "--tfds", "a TensorFlow Datasets dataset already prepared locally, read instead of --corpus (nothing is "
+        "downloaded), e.g. imdb_reviews", metavar="NAME"))
+    tfds_split: str = field(default="train", metadata=flag("--tfds-split", "the TFDS split to read", metavar="SPLIT"))
+    tfds_feature: str = field(default="text", metadata=flag(
+        "--tfds-feature", "the TFDS feature holding the text", metavar="FEATURE"))
+    tfds_data_dir: str = field(default="", metadata=flag(
+        "--tfds-data-dir", "where the prepared TFDS data lives", metavar="DIR", shown_default="TFDS's own, ~/tensorflow_datasets"))
+    token_pattern: str = field(default=r"[^\pL\pN]+", metadata=flag(
+        "--token-pattern", "RE2 regular expression of the separators between words, applied after lowercasing",
+        metavar="REGEX"))
+    min_count: int = field(default=5, metadata=flag(
+        "--min-count", "words seen fewer times are left out of the vocabulary", metavar="N"))
+    max_vocab: int = field(default=0, metadata=flag(
+        "--max-vocab", "keep at most this many of the most frequent words (0: no cap)", metavar="N"))
     max_vocab_memory: int = field(default=10_000_000, metadata=flag(
-        "--max-vocab-memory", "distinct words held while counting; the rarest are pruned beyond it (0: no limit)",
-        type=whole_number_between(0, 10**12)))
-    window_size: int = field(default=5, metadata=flag("--window", "largest centre-context distance"))
-    sample: float = field(default=1e-3, metadata=flag("--sample", "subsampling threshold (0 disables)"))
-    negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair"))
+        "--max-vocab-memory", "distinct words held while counting; beyond it the rarest are pruned (0: no limit)",
+        type=whole_number_between(0, 10**12), metavar="N"))
+    window_size: int = field(default=5, metadata=flag(
+        "--window", "largest centre-context distance (each centre draws its reach from 1 to N)", metavar="N"))
+    sample: float = field(default=1e-3, metadata=flag(
+        "--sample", "word2vec's subsampling threshold for frequent words (0 disables it)", metavar="T"))
+    negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair for --loss negative",
+                                                    metavar="K"))
     shared_noise_words: int = field(default=32, metadata=flag(
-        "--shared-noise-words", "noise words drawn once per batch and shared by its pairs (0: per pair)"))
+        "--shared-noise-words", "noise words drawn once per batch and scored against all its pairs, each weighted "
+        "negatives/K (0: --negatives fresh ones per pair, exactly as word2vec)", metavar="K"))
     lines_per_chunk: int = 2048
 
 
@@ -87,7 +101,7 @@ class ModelConfig:
         vocabulary_size: V, filled in from the vocabulary when training starts.
     """
 
-    embedding_dim: int = field(default=100, metadata=flag("--dim", "size of each word vector"))
+    embedding_dim: int = field(default=100, metadata=flag("--dim", "size of each word vector", metavar="D"))
     vocabulary_size: int = 0
 
 
@@ -122,24 +136,33 @@ class TrainingConfig:
             the rows they changed (model/replica_exchange.py); 1 exchanges after every step.
     """
 
-    loss: str = field(default="negative", metadata=flag("--loss", "training objective", choices=LOSSES))
-    epochs: int = field(default=5, metadata=flag("--epochs", "passes over the corpus"))
-    batch_size: int = field(default=2048, metadata=flag("--batch-size", "pairs per training step"))
-    learning_rate: float = field(default=0.025, metadata=flag("--learning-rate", "starting learning rate"))
+    loss: str = field(default="negative", metadata=flag(
+        "--loss", "the objective: negative (negative sampling), sampled (sampled softmax) or full (exact softmax)",
+        choices=LOSSES))
+    epochs: int = field(default=5, metadata=flag("--epochs", "passes over the corpus", metavar="N"))
+    batch_size: int = field(default=2048, metadata=flag(
+        "--batch-size", "(centre, context) pairs per training step", metavar="N"))
+    learning_rate: float = field(default=0.025, metadata=flag(
+        "--learning-rate", "the starting learning rate, decayed linearly over the run as in word2vec", metavar="RATE"))
     min_learning_rate_ratio: float = 1e-4
     max_row_updates: float = 16.0
     sampled_classes: int = 256
-    seed: int = field(default=1, metadata=flag("--seed", "random seed"))
-    checkpoint_every: int = field(default=2000, metadata=flag("--checkpoint-every", "steps between checkpoints"))
+    seed: int = field(default=1, metadata=flag(
+        "--seed", "seeds the weights, subsampling, windows, shuffle and noise words", metavar="N"))
+    checkpoint_every: int = field(default=2000, metadata=flag(
+        "--checkpoint-every", "steps between checkpoints (the last 3 are kept, and one at the end)", metavar="N"))
     checkpoints_to_keep: int = 3
     log_every: int = field(default=200, metadata=flag(
-        "--log-every", "steps between progress lines and loss summaries", type=whole_number_between(1, 10**9)))
+        "--log-every", "steps between progress lines and TensorBoard loss points", type=whole_number_between(1, 10**9),
+        metavar="N"))
     probe_words: list[str] = field(default_factory=lambda: ["king", "water", "music", "horse"])
     probe_neighbours: int = 8
     projector_rows: int = field(default=10_000, metadata=flag(
-        "--projector-rows", "most frequent words shown in TensorBoard's projector", type=whole_number_between(1, 100_000)))
+        "--projector-rows", "most frequent words shown in TensorBoard's projector (1 to 100,000, the plugin's limit)",
+        type=whole_number_between(1, 100_000), metavar="N"))
     distribute: str = field(default="auto", metadata=flag(
-        "--distribute", "tf.distribute strategy (auto: multi-worker when TF_CONFIG lists several workers)",
+        "--distribute", "the tf.distribute strategy: auto is multi-worker when TF_CONFIG lists several workers, "
+        "else none; mirrored uses this machine's GPUs",
         choices=["auto", "none", "multi-worker", "mirrored"]))
     sync_every: int = field(default=256, metadata=flag(
         "--sync-every", "with several workers or devices: steps between exchanges of the changed rows",

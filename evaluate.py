@@ -15,8 +15,9 @@ import json
 import pathlib
 import sys
 
-from cli import import_tensorflow_quietly, run_entry_point
+from cli import FlagParser, import_tensorflow_quietly, run_entry_point
 from errors import UserError
+from evaluation.data_files import ANALOGIES, SIMLEX999, WORDSIM353
 
 ANALOGY_RESTRICT_VOCAB = 30000  # the words searched for analogy answers: the most frequent 30k, as usually reported
 SIMILARITY_RESTRICT_VOCAB = 300000  # gensim's default for evaluate_word_pairs
@@ -24,26 +25,36 @@ NEIGHBOURS = 8  # neighbours shown per --neighbours word
 
 
 def flag_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FlagParser(description=__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model-dir", help="a model directory trained by train.py (E from its latest checkpoint)")
-    source.add_argument("--vectors", help="a word2vec text file of vectors, e.g. gensim's save_word2vec_format")
-    parser.add_argument("--analogies", help="an analogy file in questions-words.txt format")
-    parser.add_argument("--similarity", nargs="+", help="word-pair files: word<TAB>word<TAB>score, # comments")
+    source.add_argument("--model-dir", metavar="DIR",
+                        help="a model directory trained by train.py (E from its latest checkpoint)")
+    source.add_argument("--vectors", metavar="PATH",
+                        help="a word2vec text file of vectors, e.g. gensim's save_word2vec_format")
+    analogies = parser.add_argument("--analogies", metavar="PATH",
+                                    help="an analogy file in questions-words.txt format")
+    similarity = parser.add_argument("--similarity", nargs="+", metavar="PATH",
+                                     help="word-pair files: word<TAB>word<TAB>score, # comments")
     parser.add_argument("--neighbours", nargs="+", metavar="WORD", help="show the nearest neighbours of these words")
-    parser.add_argument("--top", type=int, default=NEIGHBOURS, help="neighbours per --neighbours word")
-    parser.add_argument("--restrict-vocab", type=int, default=ANALOGY_RESTRICT_VOCAB,
+    parser.add_argument("--top", type=int, default=NEIGHBOURS, metavar="N", help="neighbours per --neighbours word")
+    parser.add_argument("--restrict-vocab", type=int, default=ANALOGY_RESTRICT_VOCAB, metavar="N",
                         help="analogies search only this many most frequent words (0: all)")
-    parser.add_argument("--similarity-restrict-vocab", type=int, default=SIMILARITY_RESTRICT_VOCAB,
+    parser.add_argument("--similarity-restrict-vocab", type=int, default=SIMILARITY_RESTRICT_VOCAB, metavar="N",
                         help="word pairs use only this many most frequent words (0: all)")
-    parser.add_argument("--json", help="also write the results as JSON to this file")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument("--exact-lookup", action="store_true",
+                        help="match words exactly as given, not standardised (lowercased) as in training")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
+    # Shown in --help: what runs when no --analogies, --similarity or --neighbours is given.
+    when = "when none of --analogies, --similarity, --neighbours is given"
+    analogies.shown_default = f"gensim's {ANALOGIES}, {when}"
+    similarity.shown_default = f"gensim's {WORDSIM353} and {SIMLEX999}, {when}"
     return parser
 
 
 def default_files() -> tuple[pathlib.Path, list[pathlib.Path]]:
     """gensim's bundled questions-words.txt, wordsim353.tsv and simlex999.txt."""
-    from evaluation.data_files import ANALOGIES, SIMLEX999, WORDSIM353, gensim_test_data
+    from evaluation.data_files import gensim_test_data
 
     paths = [gensim_test_data(name) for name in (ANALOGIES, WORDSIM353, SIMLEX999)]
     if None in paths:
@@ -71,27 +82,35 @@ def run(flags: argparse.Namespace) -> int:
     if not (analogies or similarity or flags.neighbours):
         analogies, similarity = default_files()
     vectors = load_model_directory(flags.model_dir) if flags.model_dir else load_word2vec_text(flags.vectors)
-    print(f"vectors: {flags.model_dir or flags.vectors} ({len(vectors.words):,} words, dimension {vectors.dim})")
-    results: dict = {"vectors": str(flags.model_dir or flags.vectors), "words": len(vectors.words), "dim": vectors.dim}
+    lookup = "exact" if flags.exact_lookup else "standardized"
+    print(f"vectors: {flags.model_dir or flags.vectors} ({len(vectors.words):,} words, dimension {vectors.dim}; "
+          f"words looked up {'exactly as given' if flags.exact_lookup else 'lowercased, as in training'})")
+    # Every key is always there, null for what was not asked for, so a reader of the JSON needs no key checks.
+    results: dict = {"vectors": str(flags.model_dir or flags.vectors), "words": len(vectors.words), "dim": vectors.dim,
+                     "lookup": lookup, "analogies": None, "similarity": None, "neighbours": None}
 
     if analogies:
-        analogy = evaluate_analogies(vectors, analogies, flags.restrict_vocab or None)
-        print(f"analogies {pathlib.Path(analogies).name} (3CosAdd, {flags.restrict_vocab or len(vectors.words):,} "
-              f"words searched): {analogy.accuracy:.4f} = {analogy.correct:,}/{analogy.scored:,}; "
+        searched = clipped(flags.restrict_vocab, len(vectors.words), "--restrict-vocab")
+        analogy = evaluate_analogies(vectors, analogies, searched, flags.exact_lookup)
+        print(f"analogies {pathlib.Path(analogies).name} (3CosAdd, {searched:,} words searched): "
+              f"{analogy.accuracy:.4f} = {analogy.correct:,}/{analogy.scored:,}; "
               f"{analogy.skipped:,} of {analogy.questions:,} questions skipped (out of vocabulary)")
         for section in analogy.sections:
             print(f"  {section.name:<30} {section.accuracy:.4f} = {section.correct:,}/{section.scored:,}")
         results["analogies"] = {"file": str(analogies), **analogy.to_json()}
 
-    results["similarity"] = []
-    for path in similarity:
-        pairs = evaluate_word_pairs(vectors, path, flags.similarity_restrict_vocab or None)
-        print(f"{pathlib.Path(path).name}: Spearman {pairs.spearman:.4f}, Pearson {pairs.pearson:.4f} over "
-              f"{pairs.pairs:,} pairs; {pairs.out_of_vocabulary:,} pairs out of vocabulary")
-        results["similarity"].append({"file": str(path), **pairs.to_json()})
+    if similarity:
+        results["similarity"] = []
+        restrict = min(flags.similarity_restrict_vocab or len(vectors.words), len(vectors.words))
+        for path in similarity:
+            pairs = evaluate_word_pairs(vectors, path, restrict, flags.exact_lookup)
+            print(f"{pathlib.Path(path).name}: Spearman {pairs.spearman:.4f}, Pearson {pairs.pearson:.4f} over "
+                  f"{pairs.pairs:,} pairs; {pairs.out_of_vocabulary:,} pairs out of vocabulary")
+            results["similarity"].append({"file": str(path), **pairs.to_json()})
 
     if flags.neighbours:
-        results["neighbours"] = nearest_neighbours(vectors, flags.neighbours, flags.top)
+        results["neighbours"] = nearest_neighbours(vectors, flags.neighbours, flags.top,
+                                                   exact_lookup=flags.exact_lookup)
         for word, neighbours in results["neighbours"].items():
             listed = "(not in the vocabulary)"
             if neighbours is not None:
@@ -101,6 +120,15 @@ def run(flags: argparse.Namespace) -> int:
     if flags.json:
         pathlib.Path(flags.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def clipped(restrict_vocab: int, vocabulary_size: int, flag: str) -> int:
+    """The number of words an evaluation searches: `restrict_vocab` (0: all) up to the vocabulary's size, saying
+    so when a larger value is clipped."""
+    if restrict_vocab > vocabulary_size:
+        print(f"note: {flag} {restrict_vocab:,} is more than the {vocabulary_size:,} words there are: "
+              f"searching all {vocabulary_size:,}")
+    return min(restrict_vocab or vocabulary_size, vocabulary_size)
 
 
 if __name__ == "__main__":

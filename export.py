@@ -17,14 +17,23 @@ from exporting import FORMATS
 
 
 def flag_parser() -> argparse.ArgumentParser:
-    parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", default="runs/default", help="the directory train.py wrote")
-    parser.add_argument("--export-dir", required=True, help="the base directory; the export goes to <version>/ in it")
-    parser.add_argument("--version", type=int, help="the version number (default: the checkpoint's training step)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing version")
+    parser = FlagParser(description=__doc__)
+    parser.add_argument("--model-dir", default="runs/default", metavar="DIR",
+                        help="the directory train.py wrote; its latest checkpoint is read")
+    parser.add_argument("--export-dir", required=True, metavar="BASE",
+                        help="the export goes to BASE/<version>/, TF Serving's layout")
+    version = parser.add_argument("--version", type=int, metavar="N", help="the version directory's number")
+    version.shown_default = "the checkpoint's training step"
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing BASE/<version>/ (refused otherwise)")
     parser.add_argument("--format", nargs="+", choices=FORMATS, default=["savedmodel"], dest="formats",
-                        help="savedmodel (TF Serving, Keras), word2vec (text), word2vec-binary, tsv (projector)")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+                        metavar="FORMAT",
+                        help="any of savedmodel (TF Serving, Keras), word2vec (word2vec.txt), word2vec-binary "
+                        "(word2vec.bin), tsv (vectors.tsv + metadata.tsv for projector.tensorflow.org)")
+    parser.add_argument("--exact-lookup", action="store_true",
+                        help="the SavedModel looks words up exactly as given, not standardised (lowercased) as in "
+                        "training")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     return parser
 
 
@@ -40,7 +49,8 @@ def run(flags: argparse.Namespace) -> int:
 
     trained = read_trained_embeddings(pathlib.Path(flags.model_dir))
     version = trained.step if flags.version is None else flags.version
-    path = write_export(trained, pathlib.Path(flags.export_dir), version, flags.formats, flags.overwrite)
+    path = write_export(trained, pathlib.Path(flags.export_dir), version, flags.formats, flags.overwrite,
+                        flags.exact_lookup)
     print(f"exported E ({len(trained.words):,} words x {trained.embedding_dim}, step {trained.step:,}) "
           f"as {', '.join(flags.formats)} to {path}")
     return 0

@@ -13,29 +13,38 @@ import os
 import pathlib
 import sys
 
-from cli import FlagParser, import_tensorflow_quietly, run_entry_point
+from cli import FlagParser, import_tensorflow_quietly, run_entry_point, value_text
 from config import Config
 from errors import UserError
 
 
 def flag_parser() -> argparse.ArgumentParser:
     """One flag per config field that declares one; unset flags stay out of the namespace (SUPPRESS),
-    so that resume can tell the flags a user gave from the defaults."""
-    parser = FlagParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model-dir", default="runs/default", help="where checkpoints, vocabulary and logs go")
-    parser.add_argument("--neighbours", type=int, default=8, help="neighbours shown per probe word at the end")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
-    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps in this run (0: no limit)")
-    parser.add_argument("--metrics-file", help="also write this run's steps, words and training seconds as JSON here")
+    so that resume can tell the flags a user gave from the defaults. --help shows the config's defaults."""
+    parser = FlagParser(description=__doc__)
+    parser.add_argument("--model-dir", default="runs/default", metavar="DIR",
+                        help="checkpoints, vocabulary, config and TensorBoard logs; a run there is resumed")
+    defaults = Config()
     for section in dataclasses.fields(Config):
         for field in dataclasses.fields(section.type):
             if "flag" not in field.metadata:
                 continue
-            options = {key: value for key, value in field.metadata.items() if key != "flag"}
+            options = {key: value for key, value in field.metadata.items() if key not in ("flag", "shown_default")}
             if "nargs" not in options:
                 options.setdefault("type", field.type)
-            parser.add_argument(field.metadata["flag"], dest=f"{section.name}.{field.name}",
-                                default=argparse.SUPPRESS, **options)
+            if "choices" not in options:  # Without a metavar argparse would show the destination, DATA.MIN_COUNT.
+                options.setdefault("metavar", field.metadata["flag"].lstrip("-").upper().replace("-", "_"))
+            action = parser.add_argument(field.metadata["flag"], dest=f"{section.name}.{field.name}",
+                                         default=argparse.SUPPRESS, **options)
+            action.shown_default = field.metadata.get(
+                "shown_default", value_text(getattr(getattr(defaults, section.name), field.name)))
+    parser.add_argument("--max-steps", type=int, default=0, metavar="N",
+                        help="stop after this many steps in this run; running again continues (0: no limit)")
+    parser.add_argument("--metrics-file", metavar="PATH",
+                        help="also write this run's steps, words and training seconds as JSON to PATH")
+    parser.add_argument("--neighbours", type=int, default=8, metavar="N",
+                        help="neighbours printed per probe word at the end")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     return parser
 
 
@@ -79,18 +88,23 @@ def run(flags: argparse.Namespace) -> int:
     from training.loop import train
 
     # Read only when asked for: a damaged checkpoint must reach train()'s checks, which explain it in one line.
-    before = checkpoint_progress(directory) if flags.metrics_file else (0, 0.0)
+    before = checkpoint_progress(directory) if flags.metrics_file else (0, 0.0, 0)
     result = train(config, directory, distribution, max_steps=flags.max_steps)
     if result.interrupted_by:
         return 130 if result.interrupted_by == "SIGINT" else 143
-    print(f"trained {result.steps:,} steps in {directory.root} ({result.words_per_second:,.0f} words/s)")
+    # A worker other than a multi-worker run's chief sees no checkpoint here (0 steps): it adds no note.
+    after = checkpoint_progress(directory) if flags.max_steps or flags.metrics_file else (0, 0.0, 0)
+    finished = after[2] >= config.training.epochs
+    stopped = bool(flags.max_steps) and after[0] > 0 and not finished
+    print(f"trained {result.steps:,} steps in {directory.root} ({result.words_per_second:,.0f} words/s)"
+          + (max_steps_note(flags.max_steps, after[2], config.training.epochs) if stopped else ""))
     if flags.metrics_file:
-        after = checkpoint_progress(directory)
-        steps, words = after[0] - before[0], after[1] - before[1]
+        # Each batch counts an equal share of its chunk's words, a fraction: the run's total is rounded to words.
+        steps, words = after[0] - before[0], round(after[1] - before[1])
         metrics = {"steps": steps, "words": words, "words_per_second": result.words_per_second,
                    "training_seconds": words / max(result.words_per_second, 1e-9),
                    "vocabulary_size": len(result.vocabulary), "embedding_dim": config.model.embedding_dim,
-                   "batch_size": config.training.batch_size, "loss": config.training.loss}
+                   "batch_size": config.training.batch_size, "loss": config.training.loss, "finished": finished}
         pathlib.Path(flags.metrics_file).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
     ids = result.vocabulary.ids()
@@ -104,15 +118,22 @@ def run(flags: argparse.Namespace) -> int:
     return 0
 
 
-def checkpoint_progress(directory) -> tuple[int, float]:
-    """(steps, corpus words) trained so far, as the latest checkpoint records them; (0, 0.0) before the first."""
+def checkpoint_progress(directory) -> tuple[int, float, int]:
+    """(steps, corpus words, epoch) trained so far, as the latest checkpoint records them; the epoch is the
+    number of epochs once training is complete. (0, 0.0, 0) before the first checkpoint."""
     import tensorflow as tf
 
     latest = tf.train.latest_checkpoint(str(directory.checkpoints))
     if latest is None:
-        return 0, 0.0
-    return (int(tf.train.load_variable(latest, "progress/step/.ATTRIBUTES/VARIABLE_VALUE")),
-            float(tf.train.load_variable(latest, "progress/words_done/.ATTRIBUTES/VARIABLE_VALUE")))
+        return 0, 0.0, 0
+    return tuple(kind(tf.train.load_variable(latest, f"progress/{name}/.ATTRIBUTES/VARIABLE_VALUE"))
+                 for kind, name in ((int, "step"), (float, "words_done"), (int, "epoch")))
+
+
+def max_steps_note(max_steps: int, epoch: int, epochs: int) -> str:
+    """What the final line adds when --max-steps ended the run before its last epoch was done."""
+    return (f"; --max-steps {max_steps:,} stopped it in epoch {epoch + 1} of {epochs}: run again to continue "
+            "(without --max-steps to finish)")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 Each yields a `tf.data.Dataset` of lines (scalar strings); a line is a sentence and windows never cross it.
 """
 
+import difflib
 import logging
 import pathlib
 
@@ -66,8 +67,11 @@ def tfds_lines(name: str, split: str, feature: str, data_dir: str = "") -> tf.da
     try:
         builder = tfds.builder(name, data_dir=data_dir or None)
         prepared = builder.is_prepared()
-    except Exception as error:  # noqa: BLE001 - TFDS raises several types for unknown or unreadable datasets.
-        raise UserError(f"TFDS dataset {name!r} not found ({type(error).__name__}); {prepare_hint(name, data_dir)}") from None
+    except tfds.core.registered.DatasetNotFoundError:
+        raise UserError(unknown_dataset_message(name, tfds.list_builders(with_community_datasets=False))) from None
+    except Exception as error:  # noqa: BLE001 - TFDS raises several types for unreadable datasets.
+        raise UserError(f"TFDS dataset {name!r} cannot be read ({type(error).__name__}); "
+                        f"{prepare_hint(name, data_dir)}") from None
     finally:
         absl_logger.setLevel(level)
     if not prepared:
@@ -78,6 +82,16 @@ def tfds_lines(name: str, split: str, feature: str, data_dir: str = "") -> tf.da
         raise UserError(f"TFDS dataset {name!r} has no feature {feature!r}; it has {sorted(builder.info.features)}")
     examples = builder.as_dataset(split=split, shuffle_files=False)
     return examples.map(lambda example: example[feature], num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def unknown_dataset_message(name: str, known_names: list[str]) -> str:
+    """Says that TFDS knows no dataset by this name (neither in its catalogue nor prepared in the data
+    directory), with the catalogue's closest names when some are close."""
+    dataset = name.split("/")[0].split(":")[0]  # A config or version may follow: imdb_reviews/plain_text:1.0.0.
+    close = difflib.get_close_matches(dataset, sorted(set(known_names)), n=3)  # TFDS may list a name twice.
+    suggestion = (f"did you mean {' or '.join(close)}?" if close
+                  else "check the spelling (tfds.list_builders() lists the names TFDS knows)")
+    return f"TFDS knows no dataset named {dataset!r}: {suggestion}"
 
 
 def prepare_hint(name: str, data_dir: str) -> str:

@@ -1,17 +1,28 @@
-"""Tokenisation: lowercase, then split on a configurable separator pattern. One line in, one row of tokens out."""
+"""Tokenisation: standardise (lowercase), then split on a configurable separator pattern. One line in, one row of
+tokens out.
+
+`standardize` is the one place that decides which spellings are the same word. Training applies it to every line;
+the export's signatures, the Keras layer and evaluate.py apply it to the words they look up, so raw text finds
+the vectors training made.
+"""
 
 import tensorflow as tf
 
 
-def tokenize(lines: tf.Tensor, token_pattern: str) -> tf.RaggedTensor:
-    """Splits a batch of lines into a ragged [lines, tokens] tensor of lowercase tokens.
+def standardize(text: tf.Tensor) -> tf.Tensor:
+    """Text of any shape as training sees it before splitting: invalid UTF-8 bytes as U+FFFD, then lowercased.
 
-    Invalid UTF-8 bytes become U+FFFD first, which no default token contains, so junk splits tokens
-    instead of failing the pipeline.
+    Invalid bytes become U+FFFD, which no default token contains, so junk splits tokens (see `tokenize`)
+    instead of failing the pipeline. Standardising twice changes nothing, so a vocabulary word standardises
+    to itself.
     """
-    text = tf.strings.unicode_transcode(lines, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-    text = tf.strings.lower(text, encoding="utf-8")
-    text = tf.strings.regex_replace(text, token_pattern, " ")
+    text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
+    return tf.strings.lower(text, encoding="utf-8")
+
+
+def tokenize(lines: tf.Tensor, token_pattern: str) -> tf.RaggedTensor:
+    """Splits a batch of lines into a ragged [lines, tokens] tensor of standardised (lowercase) tokens."""
+    text = tf.strings.regex_replace(standardize(lines), token_pattern, " ")
     return tf.strings.split(tf.strings.regex_replace(text, "\ufffd", " "))
 
 

@@ -3,9 +3,10 @@
 TensorFlow per batch of questions.
 
 gensim's rules, kept here: only the first `restrict_vocab` words are searched; a question with any of its four
-words outside them is skipped (counted, not scored); words match case-insensitively by their upper-cased form,
-the most frequent spelling standing for all; the three question words are never the answer; the total is
-correct / scored over all sections.
+words outside them is skipped (counted, not scored); words match whatever their case, the most frequent spelling
+standing for all (by training's standardisation, lowercase, where gensim upper-cases: the same matching wherever
+lower and upper case pair letters one to one, as in every standard file); the three question words are never
+the answer; the total is correct / scored over all sections. An exact lookup matches words as given.
 """
 
 import dataclasses
@@ -66,7 +67,7 @@ class AnalogyResult:
 Questions = list[tuple[str, ...]]
 
 
-def read_analogy_questions(path: str | pathlib.Path, case_insensitive: bool = True) -> list[tuple[str, Questions]]:
+def read_analogy_questions(path: str | pathlib.Path) -> list[tuple[str, Questions]]:
     """The sections of a questions-words.txt file: `: name` lines, then `a b c expected` lines.
 
     As in gensim, a line that is not four words is skipped, and a question before any section is an error.
@@ -81,7 +82,7 @@ def read_analogy_questions(path: str | pathlib.Path, case_insensitive: bool = Tr
                 elif not sections:
                     raise UserError(f"{path}:{line_number}: a question before the first ': section' line")
                 elif len(words := line.split()) == 4:
-                    sections[-1][1].append(tuple(word.upper() if case_insensitive else word for word in words))
+                    sections[-1][1].append(tuple(words))
     except OSError as error:
         raise UserError(f"cannot read the analogy file {path}: {error.strerror}") from None
     except UnicodeDecodeError as error:
@@ -126,14 +127,14 @@ def answer_analogies(unit: np.ndarray, canonical_ids: np.ndarray, questions: np.
 
 
 def evaluate_analogies(vectors: WordVectors, path: str | pathlib.Path, restrict_vocab: int | None = 30000,
-                       case_insensitive: bool = True, batch_size: int = 512) -> AnalogyResult:
+                       exact_lookup: bool = False, batch_size: int = 512) -> AnalogyResult:
     """3CosAdd accuracy on a questions-words.txt file, per section and in total, searching the first
-    `restrict_vocab` words (None: all)."""
-    sections = read_analogy_questions(path, case_insensitive)
-    searched = SearchedVocabulary.of(vectors, restrict_vocab, case_insensitive)
+    `restrict_vocab` words (None: all); words are matched standardised, or as given with `exact_lookup`."""
+    sections = read_analogy_questions(path)
+    searched = SearchedVocabulary.of(vectors, restrict_vocab, exact_lookup)
     all_questions = [question for _, questions in sections for question in questions]
     section_of = np.repeat(np.arange(len(sections)), [len(questions) for _, questions in sections])
-    ids = searched.ids(np.array(all_questions, dtype=str).reshape(-1, 4))
+    ids = searched.ids(searched.keys_of(np.array(all_questions, dtype=str).reshape(-1, 4)))
     answerable = (ids >= 0).all(axis=1)
     predictions = answer_analogies(vectors.unit_rows(restrict_vocab), searched.canonical_ids,
                                    ids[answerable, :3], batch_size)

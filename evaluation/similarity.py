@@ -30,8 +30,7 @@ class SimilarityResult:
                 for key, value in dataclasses.asdict(self).items()}
 
 
-def read_word_pairs(path: str | pathlib.Path, delimiter: str = "\t",
-                    case_insensitive: bool = True) -> tuple[list[tuple[str, str]], np.ndarray]:
+def read_word_pairs(path: str | pathlib.Path, delimiter: str = "\t") -> tuple[list[tuple[str, str]], np.ndarray]:
     """The (word, word) pairs and human scores of a `word<TAB>word<TAB>score` file. As in gensim, lines
     starting with # are comments and lines of another shape are skipped."""
     pairs, scores = [], []
@@ -47,8 +46,7 @@ def read_word_pairs(path: str | pathlib.Path, delimiter: str = "\t",
                     score = float(fields[2])
                 except ValueError:
                     continue
-                first, second = (fields[0].upper(), fields[1].upper()) if case_insensitive else fields[:2]
-                pairs.append((first, second))
+                pairs.append((fields[0], fields[1]))
                 scores.append(score)
     except OSError as error:
         raise UserError(f"cannot read the word-pairs file {path}: {error.strerror}") from None
@@ -85,11 +83,12 @@ def spearman(first: np.ndarray, second: np.ndarray) -> float:
 
 
 def evaluate_word_pairs(vectors: WordVectors, path: str | pathlib.Path, restrict_vocab: int | None = 300000,
-                        case_insensitive: bool = True, delimiter: str = "\t") -> SimilarityResult:
-    """Spearman and Pearson correlation between the vectors' cosines and the file's human scores."""
-    pairs, human = read_word_pairs(path, delimiter, case_insensitive)
-    searched = SearchedVocabulary.of(vectors, restrict_vocab, case_insensitive)
-    ids = searched.ids(np.array(pairs, dtype=str).reshape(-1, 2))
+                        exact_lookup: bool = False, delimiter: str = "\t") -> SimilarityResult:
+    """Spearman and Pearson correlation between the vectors' cosines and the file's human scores; words are
+    matched standardised (as in analogies.py), or as given with `exact_lookup`."""
+    pairs, human = read_word_pairs(path, delimiter)
+    searched = SearchedVocabulary.of(vectors, restrict_vocab, exact_lookup)
+    ids = searched.ids(searched.keys_of(np.array(pairs, dtype=str).reshape(-1, 2)))
     known = (ids >= 0).all(axis=1)
     # In float64: float32 rounding can tie two pairs' cosines and move their ranks.
     first, second = (vectors.matrix[ids[known, column]].astype(np.float64) for column in range(2))

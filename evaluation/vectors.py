@@ -2,6 +2,7 @@
 
 import dataclasses
 import pathlib
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -37,37 +38,53 @@ class WordVectors:
         return rows / np.where(norms > 0, norms, 1).astype(np.float32)
 
 
+def standardized(words: Sequence[str]) -> np.ndarray:
+    """The words as training's standardisation leaves them (`data_pipeline.tokenize.standardize`: lowercase), as a
+    NumPy string array: the keys under which evaluation matches words, so that `King` finds the vector of king."""
+    import tensorflow as tf
+
+    from data_pipeline.tokenize import standardize
+
+    if not len(words):
+        return np.array([], dtype=str)
+    keys = standardize(tf.constant([str(word) for word in words], tf.string)).numpy().tolist()
+    return np.array([key.decode("utf-8") for key in keys], dtype=str)
+
+
 @dataclasses.dataclass(frozen=True)
 class SearchedVocabulary:
-    """The words an evaluation may use, keyed as gensim keys them: the first `restrict_vocab` words, each
-    under its upper-cased form when case does not matter, where the most frequent spelling owns the key.
+    """The words an evaluation may use, keyed as gensim keys them: the first `restrict_vocab` words, each under
+    its standardised form (as training standardises text; gensim upper-cases, which groups the same words
+    wherever lower and upper case pair letters one to one), where the most frequent spelling owns the key; or
+    each under itself for an exact lookup.
 
     Args:
         keys: the distinct keys, sorted (for vectorised look-ups).
         key_ids: for each key, the id of the first (most frequent) word with that key.
         canonical_ids: for each searched id, the id that owns its key (itself unless a more frequent
             spelling of the same key comes first).
-        case_insensitive: whether keys are upper-cased words.
+        exact_lookup: whether keys are the words as given rather than standardised.
     """
 
     keys: np.ndarray
     key_ids: np.ndarray
     canonical_ids: np.ndarray
-    case_insensitive: bool
+    exact_lookup: bool
 
     @classmethod
-    def of(cls, vectors: WordVectors, restrict_vocab: int | None,
-           case_insensitive: bool = True) -> "SearchedVocabulary":
+    def of(cls, vectors: WordVectors, restrict_vocab: int | None, exact_lookup: bool = False) -> "SearchedVocabulary":
         words = vectors.words[:restrict_vocab]
-        keys = np.array([word.upper() for word in words] if case_insensitive else list(words), dtype=str)
+        keys = np.array(list(words), dtype=str) if exact_lookup else standardized(words)
         unique_keys, first_ids, inverse = np.unique(keys, return_index=True, return_inverse=True)
-        return cls(unique_keys, first_ids, first_ids[inverse].reshape(-1), case_insensitive)
+        return cls(unique_keys, first_ids, first_ids[inverse].reshape(-1), exact_lookup)
 
-    def key(self, word: str) -> str:
-        return word.upper() if self.case_insensitive else word
+    def keys_of(self, words: np.ndarray) -> np.ndarray:
+        """The key of each word (an array of any shape): itself for an exact lookup, else standardised."""
+        words = np.asarray(words, dtype=str)
+        return words if self.exact_lookup else standardized(words.reshape(-1)).reshape(words.shape)
 
     def ids(self, keys: np.ndarray) -> np.ndarray:
-        """The id owning each key (keys as `key()` makes them), -1 for keys outside the searched words."""
+        """The id owning each key (keys as `keys_of()` makes them), -1 for keys outside the searched words."""
         keys = np.asarray(keys, dtype=str)
         if not self.keys.size:
             return np.full(keys.shape, -1)
@@ -92,9 +109,13 @@ def load_model_directory(model_dir: str | pathlib.Path) -> WordVectors:
 
 def load_word2vec_text(path: str | pathlib.Path) -> WordVectors:
     """Reads the word2vec text format: a `count dim` line, then `word v1 ... vdim` per line, as gensim's
-    `save_word2vec_format(binary=False)` writes it."""
+    `save_word2vec_format(binary=False)` writes it.
+
+    Lines end at "\n" only (and a "\r" before it), as gensim reads them: a word may hold characters that
+    `str.splitlines` would also split on (U+2028, U+0085, \x1c-\x1e) under a custom --token-pattern.
+    """
     try:
-        lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()
+        lines = pathlib.Path(path).read_bytes().decode("utf-8").split("\n")
     except OSError as error:
         raise UserError(f"cannot read the vectors file {path}: {error.strerror}") from None
     except UnicodeDecodeError:
@@ -103,8 +124,10 @@ def load_word2vec_text(path: str | pathlib.Path) -> WordVectors:
     if len(header) != 2 or not all(part.isdigit() for part in header):
         raise UserError(f"{path} is not a word2vec text file: its first line should be '<word count> <dimension>'")
     count, dim = int(header[0]), int(header[1])
-    rows = lines[1:1 + count]
-    words, _, values = zip(*(row.rstrip().partition(" ") for row in rows)) if rows else ((), (), ())
+    rows = [row.removesuffix("\r") for row in lines[1:1 + count]]
+    if rows and not rows[-1]:
+        rows.pop()  # The empty string after the file's last "\n".
+    words, _, values = zip(*(row.rstrip(" \t").partition(" ") for row in rows)) if rows else ((), (), ())
     try:
         numbers = np.array(" ".join(values).split(), dtype=np.float32)
     except ValueError as error:

@@ -26,10 +26,11 @@ from model.serving import WordVectorServer
 
 
 def write_export(trained: TrainedEmbeddings, base: pathlib.Path, version: int, formats: Sequence[str] = ("savedmodel",),
-                 overwrite: bool = False) -> pathlib.Path:
+                 overwrite: bool = False, exact_lookup: bool = False) -> pathlib.Path:
     """Writes `trained` in each of `formats` into `base/<version>/` atomically and returns that directory.
 
     An existing version is an error unless `overwrite`; then it is replaced only once the new one is complete.
+    With `exact_lookup` the SavedModel's signatures look words up as given instead of standardised as in training.
     """
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
@@ -47,7 +48,7 @@ def write_export(trained: TrainedEmbeddings, base: pathlib.Path, version: int, f
     shutil.rmtree(temporary, ignore_errors=True)
     try:
         temporary.mkdir()
-        write_formats(trained, temporary, formats)
+        write_formats(trained, temporary, formats, exact_lookup)
         move_into_place(temporary, final)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -55,9 +56,10 @@ def write_export(trained: TrainedEmbeddings, base: pathlib.Path, version: int, f
     return final
 
 
-def write_formats(trained: TrainedEmbeddings, directory: pathlib.Path, formats: Sequence[str]) -> None:
+def write_formats(trained: TrainedEmbeddings, directory: pathlib.Path, formats: Sequence[str],
+                  exact_lookup: bool = False) -> None:
     if "savedmodel" in formats:
-        server = WordVectorServer(trained.words, trained.vectors, trained.token_pattern)
+        server = WordVectorServer(trained.words, trained.vectors, trained.token_pattern, exact_lookup)
         tf.saved_model.save(server, str(directory), signatures=server.signatures())
     if "word2vec" in formats:
         write_word2vec_text(directory / WORD2VEC_TEXT, trained.words, trained.vectors)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from data_pipeline.tokenize import tokenize
+from data_pipeline.tokenize import standardize, tokenize
 from model.neighbours import nearest_neighbours
 
 # An unknown word's vector: zeros, so it adds nothing to a sum and has cosine 0 with every word.
@@ -24,23 +24,34 @@ class WordVectorServer(tf.Module):
             each sentence tokenised as in training, its known words' vectors summed and divided by the square
             root of their number (TF Hub's sqrt-n combiner); a sentence with no known word gets zeros.
 
+    `serving_default` and `nearest` standardise their words as training standardised its text (lowercase, see
+    `data_pipeline.tokenize.standardize`) before looking them up, so "King" finds king's vector; with
+    `exact_lookup` they look words up exactly as given. `sentences` always tokenises as training did.
+
     Args:
         words: the vocabulary in id order (row i of `vectors` is the vector of `words[i]`).
         vectors: E, V x D.
         token_pattern: the separator pattern training tokenised with, for the `sentences` signature.
+        exact_lookup: look words up as given instead of standardised.
     """
 
-    def __init__(self, words: Sequence[str], vectors: np.ndarray, token_pattern: str, name: str = "word_vectors"):
+    def __init__(self, words: Sequence[str], vectors: np.ndarray, token_pattern: str, exact_lookup: bool = False,
+                 name: str = "word_vectors"):
         super().__init__(name=name)
         if len(words) != len(vectors):
             raise ValueError(f"{len(words)} words but {len(vectors)} vectors")
         self.embeddings = tf.Variable(vectors, dtype=tf.float32, name="E")
         self.token_pattern = token_pattern
+        self.exact_lookup = exact_lookup
         self._words = tf.constant(list(words), tf.string)
         self._table = tf.lookup.StaticHashTable(
             tf.lookup.KeyValueTensorInitializer(self._words, tf.range(len(words), dtype=tf.int32)),
             default_value=UNKNOWN_WORD_ID,
         )
+
+    def _ids_of(self, words: tf.Tensor) -> tf.Tensor:
+        """Each word's id, -1 for a word outside the vocabulary."""
+        return self._table.lookup(words if self.exact_lookup else standardize(words))
 
     def _vectors_of(self, word_ids: tf.Tensor) -> tf.Tensor:
         known = word_ids >= 0
@@ -49,13 +60,13 @@ class WordVectorServer(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="words")])
     def embed(self, words: tf.Tensor) -> dict[str, tf.Tensor]:
-        word_ids = self._table.lookup(words)
+        word_ids = self._ids_of(words)
         return {"embeddings": self._vectors_of(word_ids), "in_vocabulary": word_ids >= 0}
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="words"),
                                   tf.TensorSpec([], tf.int32, name="k")])
     def nearest(self, words: tf.Tensor, k: tf.Tensor) -> dict[str, tf.Tensor]:
-        word_ids = self._table.lookup(words)
+        word_ids = self._ids_of(words)
         known = word_ids >= 0
         neighbour_ids, scores = nearest_neighbours(self.embeddings, tf.where(known, word_ids, 0), k)
         # An unknown word has no neighbours: empty strings with score 0.

@@ -5,9 +5,11 @@
     pooled = keras.layers.GlobalAveragePooling1D()(layer(tokens))
     classifier = keras.Model(tokens, keras.layers.Dense(1, activation="sigmoid")(pooled))
 
-A model using the layer saves to a `.keras` file; loading it needs this module imported (it registers the layer).
-For inference only, Keras can also call the export directly, with no code from this project:
-`keras.layers.TFSMLayer(path, call_endpoint="serving_default")` returns {"embeddings", "in_vocabulary"}.
+Words are standardised as training standardised its text (lowercased: `King` finds king) unless the layer is
+made with `exact_lookup=True`. A model using the layer saves to a `.keras` file; loading it needs this module
+imported (it registers the layer). Keras can also call the export directly, with no code from this project:
+`keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=True)` returns {"embeddings",
+"in_vocabulary"} for a batch of words, with E as its trainable weight.
 """
 
 import pathlib
@@ -17,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from data_pipeline.tokenize import standardize
 from errors import UserError
 
 PADDING_TOKEN = ""
@@ -37,12 +40,15 @@ class WordVectors(keras.layers.Layer):
     Args:
         vocabulary_size: V, the number of words (without padding and unknown).
         embedding_dim: D, the size of each vector.
+        exact_lookup: look tokens up as given; by default they are standardised as training standardised its
+            text (`data_pipeline.tokenize.standardize`: lowercased), so `King` gets king's vector.
     """
 
-    def __init__(self, vocabulary_size: int, embedding_dim: int, **kwargs):
+    def __init__(self, vocabulary_size: int, embedding_dim: int, exact_lookup: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.vocabulary_size = vocabulary_size
         self.embedding_dim = embedding_dim
+        self.exact_lookup = exact_lookup
         self.lookup = keras.layers.StringLookup(mask_token=PADDING_TOKEN, num_oov_indices=1, name="word_ids")
         self.embedding = keras.layers.Embedding(vocabulary_size + FIRST_WORD_INDEX, embedding_dim, mask_zero=True,
                                                 name="E")
@@ -54,7 +60,7 @@ class WordVectors(keras.layers.Layer):
         self.embedding.build(input_shape)
 
     def call(self, words):
-        return self.embedding(self.lookup(words))
+        return self.embedding(self.lookup(words if self.exact_lookup else standardize(words)))
 
     def compute_mask(self, words, mask=None):
         return keras.ops.not_equal(words, PADDING_TOKEN)
@@ -68,11 +74,12 @@ class WordVectors(keras.layers.Layer):
         return self.embedding.get_weights()[0][FIRST_WORD_INDEX:]
 
     def get_config(self):
-        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "embedding_dim": self.embedding_dim}
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "embedding_dim": self.embedding_dim,
+                "exact_lookup": self.exact_lookup}
 
 
 def word_vectors_layer(words: Sequence[str], vectors: np.ndarray, trainable: bool = False,
-                       name: str = "word_vectors") -> WordVectors:
+                       name: str = "word_vectors", exact_lookup: bool = False) -> WordVectors:
     """A `WordVectors` layer holding `vectors` for `words`.
 
     Args:
@@ -80,11 +87,12 @@ def word_vectors_layer(words: Sequence[str], vectors: np.ndarray, trainable: boo
         vectors: E, V x D.
         trainable: whether training the model that uses the layer may change the vectors.
         name: the layer's name.
+        exact_lookup: look tokens up as given instead of standardised as in training.
     """
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or len(words) != len(vectors):
         raise ValueError(f"expected one vector per word, got {len(words)} words and vectors of shape {vectors.shape}")
-    layer = WordVectors(len(words), vectors.shape[1], name=name)
+    layer = WordVectors(len(words), vectors.shape[1], exact_lookup, name=name)
     layer.lookup.set_vocabulary(list(words))
     layer.build((None,))
     extra_rows = np.zeros((FIRST_WORD_INDEX, vectors.shape[1]), np.float32)
@@ -94,7 +102,7 @@ def word_vectors_layer(words: Sequence[str], vectors: np.ndarray, trainable: boo
 
 
 def load_word_vectors_layer(path: str | pathlib.Path, trainable: bool = False,
-                            name: str = "word_vectors") -> WordVectors:
+                            name: str = "word_vectors", exact_lookup: bool = False) -> WordVectors:
     """`word_vectors_layer` from an export or from a training run.
 
     Args:
@@ -102,17 +110,18 @@ def load_word_vectors_layer(path: str | pathlib.Path, trainable: bool = False,
             or a model directory written by train.py (its latest checkpoint is read).
         trainable: whether training the model that uses the layer may change the vectors.
         name: the layer's name.
+        exact_lookup: look tokens up as given instead of standardised as in training.
     """
     path = pathlib.Path(path)
     if (path / "checkpoints").is_dir():
         from exporting.trained_embeddings import read_trained_embeddings
 
         trained = read_trained_embeddings(path)
-        return word_vectors_layer(trained.words, trained.vectors, trainable, name)
+        return word_vectors_layer(trained.words, trained.vectors, trainable, name, exact_lookup)
     export = export_version(path)
     loaded = tf.saved_model.load(str(export))
     words = [word.decode("utf-8") for word in loaded.vocabulary().numpy().tolist()]
-    return word_vectors_layer(words, loaded.embeddings.numpy(), trainable, name)
+    return word_vectors_layer(words, loaded.embeddings.numpy(), trainable, name, exact_lookup)
 
 
 def export_version(path: pathlib.Path) -> pathlib.Path:

@@ -114,6 +114,8 @@ CASES = [
     Case("token-pattern", "a separator pattern that is not a regular expression",
          ["--corpus", "corpus.txt", "--token-pattern", "[a-"],
          r"--token-pattern '\[a-' is not a valid RE2 regular expression: missing \]: \[a-"),
+    Case("tfds-unknown", "a TFDS name that does not exist", ["--tfds", "imdb_review"],
+         r"TFDS knows no dataset named 'imdb_review': did you mean imdb_reviews\?"),
     Case("tfds", "a TFDS dataset that is not prepared", ["--tfds", "imdb_reviews", "--tfds-data-dir", "tfds"],
          r"TFDS dataset 'imdb_reviews' is not prepared in .*; prepare it where downloads work with "
          r"`tfds build imdb_reviews --data_dir tfds`", make_directory("tfds")),

@@ -76,8 +76,19 @@ def test_words_match_whatever_their_case_and_other_spellings_of_question_words_a
     vectors = word_vectors(man=(1, 0, 0), woman=(0, 1, 0), king=(1, 0, 1), girl=(0, 1, -1), Woman=(0, 1, 0))
     result = evaluate_analogies(vectors, write(tmp_path / "questions.txt", ": s", "MAN Woman king GIRL"))
     assert (result.correct, result.scored) == (1, 1)
-    # Case-sensitively, "MAN" is not a word of the vocabulary.
-    assert evaluate_analogies(vectors, tmp_path / "questions.txt", case_insensitive=False).skipped == 1
+    # Looked up exactly, "MAN" is not a word of the vocabulary.
+    assert evaluate_analogies(vectors, tmp_path / "questions.txt", exact_lookup=True).skipped == 1
+
+
+def test_words_are_matched_as_training_standardises_them_in_any_script(tmp_path):
+    # Lowercased as training lowercases: "ΣΟΦΙΑ" is σοφια, "École" is école.
+    vectors = word_vectors(σοφια=(1, 0), école=(1, 1), maison=(0, 1))
+    pairs = write(tmp_path / "pairs.tsv", "ΣΟΦΙΑ\tÉcole\t5", "École\tMAISON\t4", "σοφια\tmaison\t1")
+    assert evaluate_word_pairs(vectors, pairs).pairs == 3
+    assert evaluate_word_pairs(vectors, pairs, exact_lookup=True).pairs == 1  # Only σοφια and maison, as given.
+    neighbours = nearest_neighbours(vectors, ["ΣΟΦΙΑ"], count=1)
+    assert neighbours["ΣΟΦΙΑ"][0][0] == "école"
+    assert nearest_neighbours(vectors, ["ΣΟΦΙΑ"], count=1, exact_lookup=True)["ΣΟΦΙΑ"] is None
 
 
 def synthetic_analogies(directory: pathlib.Path, seed: int = 0) -> tuple[WordVectors, pathlib.Path]:
@@ -210,6 +221,29 @@ def test_nearest_neighbours_by_cosine_without_the_word_itself():
     assert neighbours["EAST"] == neighbours["east"] and neighbours["nowhere"] is None
 
 
+@pytest.mark.parametrize("separator", ["\u2028", "\u0085", "\x1c", "\x1d", "\x1e", "\u2029", "\x0b"])
+def test_a_word_holding_a_character_that_splitlines_splits_on_reads_back_whole(tmp_path, separator):
+    # A custom --token-pattern can leave such a character inside a word; gensim splits lines on "\n" only.
+    words = ("king", f"a{separator}b", "queen")
+    vectors = WordVectors(words, np.arange(6, dtype=np.float32).reshape(3, 2))
+    path = tmp_path / "vectors.txt"
+    path.write_bytes("".join(["3 2\n", *(f"{word} {x:g} {y:g}\n" for word, (x, y) in zip(words, vectors.matrix))])
+                     .encode("utf-8"))
+    read = load_word2vec_text(path)
+    assert read.words == words
+    np.testing.assert_array_equal(read.matrix, vectors.matrix)
+    gensim = pytest.importorskip("gensim.models").KeyedVectors.load_word2vec_format(str(path), binary=False)
+    assert tuple(gensim.index_to_key) == read.words
+
+
+def test_a_word2vec_text_file_with_windows_line_ends_reads_the_same(tmp_path):
+    write(tmp_path / "unix.txt", "2 2", "king 1 0", "queen 0 1")
+    (tmp_path / "windows.txt").write_bytes((tmp_path / "unix.txt").read_bytes().replace(b"\n", b"\r\n"))
+    unix, windows = load_word2vec_text(tmp_path / "unix.txt"), load_word2vec_text(tmp_path / "windows.txt")
+    assert unix.words == windows.words == ("king", "queen")
+    np.testing.assert_array_equal(unix.matrix, windows.matrix)
+
+
 def test_a_word2vec_text_file_written_by_gensim_reads_back_the_same(tmp_path):
     vectors = word_vectors(**ROYAL)
     gensim_keyed_vectors(vectors).save_word2vec_format(str(tmp_path / "vectors.txt"), binary=False)
@@ -292,3 +326,29 @@ def test_evaluate_py_on_a_directory_without_a_model_is_a_one_line_error(tmp_path
     assert result.returncode == 2
     assert result.stderr.startswith("error: ") and "no trained model" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_evaluate_py_json_has_every_key_with_null_for_what_was_not_asked(tiny_model, tmp_path):
+    result = run_script("evaluate.py", "--model-dir", str(tiny_model), "--neighbours", "King", "--top", "2",
+                        "--json", str(tmp_path / "scores.json"))
+    assert result.returncode == 0, result.stderr
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert list(scores) == ["vectors", "words", "dim", "lookup", "analogies", "similarity", "neighbours"]
+    assert (scores["lookup"], scores["analogies"], scores["similarity"]) == ("standardized", None, None)
+    assert len(scores["neighbours"]["King"]) == 2  # King standardised to king, as in training.
+    exact = run_script("evaluate.py", "--model-dir", str(tiny_model), "--neighbours", "King", "--exact-lookup",
+                       "--json", str(tmp_path / "exact.json"))
+    assert exact.returncode == 0, exact.stderr
+    assert json.loads((tmp_path / "exact.json").read_text())["neighbours"] == {"King": None}
+    assert "King: (not in the vocabulary)" in exact.stdout
+
+
+def test_a_restrict_vocab_above_the_vocabulary_is_reported_as_clipped_to_it(tiny_model, tmp_path):
+    questions = write(tmp_path / "questions.txt", ": royal", "king queen cat dog")
+    result = run_script("evaluate.py", "--model-dir", str(tiny_model), "--analogies", str(questions),
+                        "--restrict-vocab", "50000", "--json", str(tmp_path / "scores.json"))
+    assert result.returncode == 0, result.stderr
+    # The tiny model has 19 words.
+    assert "note: --restrict-vocab 50,000 is more than the 19 words there are: searching all 19" in result.stdout
+    assert "(3CosAdd, 19 words searched)" in result.stdout
+    assert json.loads((tmp_path / "scores.json").read_text())["analogies"]["restrict_vocab"] == 19

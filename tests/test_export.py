@@ -141,6 +141,29 @@ def test_an_unknown_word_gets_a_zero_vector_and_in_vocabulary_false(model_dir, s
     assert result["in_vocabulary"].numpy().tolist() == [False, True]
 
 
+def test_serving_default_and_nearest_standardise_words_as_training_did(model_dir, signatures):
+    # Training lowercased its text, so "King" and "QUEEN" are looked up as king and queen.
+    result = signatures["serving_default"](words=tf.constant(["King", "QUEEN", "king"]))
+    np.testing.assert_array_equal(result["embeddings"].numpy(), rows_of(model_dir, "king", "queen", "king"))
+    assert result["in_vocabulary"].numpy().tolist() == [True, True, True]
+    nearest = signatures["nearest"](words=tf.constant(["KING", "king"]), k=tf.constant(3))
+    assert nearest["neighbours"].numpy()[0].tolist() == nearest["neighbours"].numpy()[1].tolist()
+    assert nearest["in_vocabulary"].numpy().tolist() == [True, True]
+
+
+def test_an_exact_lookup_export_looks_words_up_as_given(model_dir, tmp_path):
+    result = run_script("export.py", "--model-dir", str(model_dir), "--export-dir", str(tmp_path / "exact"),
+                        "--exact-lookup")
+    assert result.returncode == 0, result.stderr
+    exact = tf.saved_model.load(str(version_dir(model_dir, tmp_path / "exact"))).signatures
+    embedded = exact["serving_default"](words=tf.constant(["King", "king"]))
+    np.testing.assert_array_equal(embedded["embeddings"].numpy(), [[0.0, 0.0], rows_of(model_dir, "king")[0]])
+    assert embedded["in_vocabulary"].numpy().tolist() == [False, True]
+    nearest = exact["nearest"](words=tf.constant(["King", "king"]), k=tf.constant(2))
+    assert nearest["in_vocabulary"].numpy().tolist() == [False, True]
+    assert nearest["neighbours"].numpy()[0].tolist() == [b"", b""]
+
+
 def test_nearest_ranks_the_other_words_by_cosine_over_e(model_dir, signatures):
     result = signatures["nearest"](words=tf.constant(["king", "unicorn"]), k=tf.constant(3))
     # The expected answer worked out with numpy: cosines of king's row with every row, king itself left out.

@@ -50,3 +50,13 @@ def test_a_tfds_dataset_prepared_locally_is_read_by_name(tmp_path):
 def test_a_tfds_dataset_that_is_not_prepared_says_how_to_prepare_it(tmp_path):
     with pytest.raises(UserError, match="tfds build"):
         corpus_lines([], tfds_name="imdb_reviews", tfds_data_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("name, suggestion", [
+    ("imdb_review", "did you mean imdb_reviews?"),  # TFDS's catalogue has imdb_reviews.
+    ("no_such_dataset_xyz", "check the spelling (tfds.list_builders() lists the names TFDS knows)"),
+])
+def test_an_unknown_tfds_name_is_called_unknown_with_the_closest_known_names(tmp_path, name, suggestion):
+    with pytest.raises(UserError) as raised:
+        corpus_lines([], tfds_name=name, tfds_data_dir=str(tmp_path))
+    assert str(raised.value) == f"TFDS knows no dataset named {name!r}: {suggestion}"

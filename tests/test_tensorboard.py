@@ -2,6 +2,7 @@
 and the projector page looked at in a real headless Chromium."""
 
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -205,20 +206,44 @@ def test_text_tab_shows_the_probe_words_neighbours_after_each_epoch(served_run):
     assert "water, music, horse" in last and "not in the vocabulary" in last
 
 
+# CI sets this (.ci/run) so that a machine without the browser fails the browser test instead of skipping it.
+REQUIRE_BROWSER = "WORD2VEC_REQUIRE_BROWSER"
+INSTALL_BROWSER = "apt-get install chromium chromium-driver"
+
+
+def browser_programs() -> tuple[str, str]:
+    """The paths of chromium and chromedriver. Without them the test is skipped with a reason that says how to
+    install them, or fails when the environment variable WORD2VEC_REQUIRE_BROWSER is set (as in CI)."""
+    programs = {"chromium": shutil.which("chromium") or shutil.which("chromium-browser"),
+                "chromedriver": shutil.which("chromedriver")}
+    missing = [name for name, path in programs.items() if path is None]
+    try:
+        import selenium  # noqa: F401 - only whether it is installed matters here.
+    except ImportError:
+        missing.append("selenium (pip install -r requirements-dev.txt)")
+    if not missing:
+        return programs["chromium"], programs["chromedriver"]
+    reason = f"{' and '.join(missing)} not found: `{INSTALL_BROWSER}` to run the projector's browser test"
+    if os.environ.get(REQUIRE_BROWSER):
+        pytest.fail(f"{reason} ({REQUIRE_BROWSER} is set, so the browser test must run)", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.mark.slow
-def test_projector_page_in_headless_chromium_shows_every_projected_point(served_run, tmp_path):
+def test_projector_page_in_headless_chromium_shows_every_projected_point(request, tmp_path):
+    chromium, chromedriver = browser_programs()  # Before the training run: a skip costs nothing.
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    _, base_url = served_run
+    _, base_url = request.getfixturevalue("served_run")
     options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    options.binary_location = chromium
     for argument in ["--headless", "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
                      "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                      "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'chromium'}",
                      "--window-size=1400,900"]:
         options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver") or "/usr/bin/chromedriver"), options=options)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     try:
         driver.get(f"{base_url}/#projector")
         # TensorBoard loads a plugin in an iframe, and the projector's own page sits in an iframe inside that.
@@ -235,6 +260,33 @@ def test_projector_page_in_headless_chromium_shows_every_projected_point(served_
         assert driver.save_screenshot(str(ARTIFACTS / "projector.png"))
     finally:
         driver.quit()
+
+
+def browser_test_outcome(path: str, *environment: tuple[str, str]) -> subprocess.CompletedProcess:
+    """The browser test run alone by pytest in a subprocess, with PATH set to `path`."""
+    test = f"{pathlib.Path(__file__).name}::test_projector_page_in_headless_chromium_shows_every_projected_point"
+    env = {key: value for key, value in os.environ.items() if key != REQUIRE_BROWSER}
+    env.update({"PATH": path, **dict(environment)})
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rsf", "-p", "no:cacheprovider", test],
+                          capture_output=True, text=True, timeout=300, cwd=pathlib.Path(__file__).parent, env=env,
+                          check=False)
+
+
+def test_without_a_browser_the_browser_test_skips_saying_how_to_install_one_and_fails_when_ci_requires_it(tmp_path):
+    # An empty directory as PATH: no chromium, no chromedriver (pytest itself runs from sys.executable).
+    skipped = browser_test_outcome(str(tmp_path))
+    assert skipped.returncode == 0, skipped.stdout + skipped.stderr
+    assert "1 skipped" in skipped.stdout and INSTALL_BROWSER in skipped.stdout
+    required = browser_test_outcome(str(tmp_path), (REQUIRE_BROWSER, "1"))
+    assert required.returncode == 1, required.stdout + required.stderr
+    assert "1 failed" in required.stdout and INSTALL_BROWSER in required.stdout
+    assert f"{REQUIRE_BROWSER} is set" in required.stdout
+
+
+def test_ci_requires_the_browser_test():
+    # .ci/run installs the browser and sets the variable for the test command, so CI never skips it silently.
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert f"export {REQUIRE_BROWSER}=1" in ci and INSTALL_BROWSER.replace("apt-get install", "") in ci
 
 
 def wait_until(condition, what: str, seconds: float = 90):

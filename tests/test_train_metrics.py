@@ -19,12 +19,16 @@ def test_max_steps_stops_the_run_there_and_a_later_run_continues(tiny_corpus, tm
                          *tiny_flags(tiny_corpus, tmp_path / "bounded", "--epochs", "3", "--max-steps", "4"))
     assert bounded.returncode == 0, bounded.stderr
     assert "trained 4 steps" in bounded.stdout and saved(tmp_path / "bounded", "step") == 4
+    # The final line says that --max-steps ended the run, and how to go on.
+    assert ("; --max-steps 4 stopped it in epoch 2 of 3: run again to continue (without --max-steps to finish)"
+            in bounded.stdout)
     # Without the flag the next run resumes at step 5 and ends where an uninterrupted run ends.
     rest = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "bounded", "--epochs", "3"))
     whole = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "whole", "--epochs", "3"))
     assert rest.returncode == 0 and whole.returncode == 0, rest.stderr + whole.stderr
     assert "resuming from" in rest.stdout
     assert saved(tmp_path / "bounded", "step") == saved(tmp_path / "whole", "step") > 4
+    assert "--max-steps" not in rest.stdout + whole.stdout  # Runs that finished say nothing of it.
 
 
 def test_the_metrics_file_holds_this_runs_steps_words_and_training_seconds(tiny_corpus, tmp_path):
@@ -33,12 +37,25 @@ def test_the_metrics_file_holds_this_runs_steps_words_and_training_seconds(tiny_
     assert result.returncode == 0, result.stderr
     metrics = json.loads(metrics_path.read_text())
     assert metrics["steps"] == saved(model_dir, "step")
-    # One epoch reads every corpus word in the vocabulary once: 25 x the four topic lines (9 + 10 + 10 + 10 words).
-    assert metrics["words"] == pytest.approx(975, rel=1e-6)
+    # One epoch reads every corpus word in the vocabulary once: 25 x the four topic lines (9 + 10 + 10 + 10 words),
+    # a whole number (each batch counts a fraction of its chunk's words).
+    assert metrics["words"] == 975 and isinstance(metrics["words"], int)
+    assert metrics["finished"] is True
     assert metrics["training_seconds"] > 0
     assert metrics["words_per_second"] * metrics["training_seconds"] == pytest.approx(metrics["words"])
     assert (metrics["vocabulary_size"], metrics["embedding_dim"], metrics["batch_size"], metrics["loss"]) == (
         19, 2, 64, "negative")
+
+
+def test_the_metrics_of_a_run_cut_short_by_max_steps_are_whole_words_and_not_finished(tiny_corpus, tmp_path):
+    metrics_path = tmp_path / "metrics.json"
+    result = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "model", "--epochs", "3", "--max-steps", "2"),
+                        "--metrics-file", str(metrics_path))
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(metrics_path.read_text())
+    assert (metrics["steps"], metrics["finished"]) == (2, False)
+    # Two batches of one chunk: their share of its words, rounded to a whole number.
+    assert isinstance(metrics["words"], int) and metrics["words"] == round(saved(tmp_path / "model", "words_done"))
 
 
 def test_a_negative_max_steps_is_refused(tiny_corpus, tmp_path):

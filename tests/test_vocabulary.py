@@ -5,7 +5,7 @@ import collections
 import pytest
 import tensorflow as tf
 
-from data_pipeline.tokenize import tokenize
+from data_pipeline.tokenize import standardize, tokenize
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary, prune_rarest
 from errors import UserError
 
@@ -19,6 +19,16 @@ def lines(*texts: str) -> tf.data.Dataset:
 def test_tokenize_lowercases_and_splits_on_the_pattern():
     tokens = tokenize(tf.constant(["The King's  horse, RUNS!", ""]), PATTERN)
     assert tokens.to_list() == [[b"the", b"king", b"s", b"horse", b"runs"], []]
+
+
+def test_standardize_lowercases_any_script_and_leaves_a_standardised_word_as_it_is():
+    words = tf.constant(["King", "ÉCOLE", "ΣΟΦΙΑ", "straße", b"bad\xffbyte", ""])
+    standardised = standardize(words)
+    assert [word.decode() for word in standardised.numpy().tolist()] == [
+        "king", "école", "σοφια", "straße", "bad\ufffdbyte", ""]
+    # Idempotent: every vocabulary word (made by tokenize, which standardises first) looks itself up.
+    assert standardize(standardised).numpy().tolist() == standardised.numpy().tolist()
+    assert standardize(tf.constant([["A", "b"], ["C", ""]])).shape == (2, 2)  # Any shape.
 
 
 def test_invalid_utf8_becomes_a_separator():

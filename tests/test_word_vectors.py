@@ -1,9 +1,17 @@
-"""E imported into another Keras model: raw strings in, trained vectors out, frozen or trainable, saved as .keras."""
+"""E imported into another Keras model: raw strings in, trained vectors out, frozen or trainable, saved as .keras;
+and the README's first recipe, Keras's TFSMLayer on the export alone, run where this repository is not importable."""
+
+import json
+import os
+import re
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 
 from model.word_vectors import WordVectors, load_word_vectors_layer, word_vectors_layer
 
@@ -56,11 +64,22 @@ def test_the_layer_reads_the_same_vectors_from_a_checkpoint_as_from_an_export(tr
     np.testing.assert_array_equal(from_checkpoint.lookup.get_vocabulary()[2:], vocabulary_words(trained_model_dir))
 
 
+def test_words_are_standardised_as_in_training_unless_the_lookup_is_exact(trained_model_dir, export_base):
+    embeddings, words = checkpoint_embeddings(trained_model_dir), vocabulary_words(trained_model_dir)
+    king = embeddings[words.index("king")]
+    inputs = tf.constant([["King", "KING", "king"]])
+    np.testing.assert_array_equal(load_word_vectors_layer(export_base)(inputs).numpy()[0], [king, king, king])
+    exact = load_word_vectors_layer(export_base, exact_lookup=True)
+    np.testing.assert_array_equal(exact(inputs).numpy()[0], [[0.0, 0.0], [0.0, 0.0], king])
+
+
 def test_the_config_round_trips():
-    layer = word_vectors_layer(["king", "queen", "cat"], np.eye(3, 2), trainable=True, name="vectors")
+    layer = word_vectors_layer(["king", "queen", "cat"], np.eye(3, 2), trainable=True, name="vectors",
+                               exact_lookup=True)
     rebuilt = WordVectors.from_config(layer.get_config())
     assert rebuilt.get_config() == layer.get_config()
-    assert (rebuilt.vocabulary_size, rebuilt.embedding_dim, rebuilt.name, rebuilt.trainable) == (3, 2, "vectors", True)
+    assert (rebuilt.vocabulary_size, rebuilt.embedding_dim, rebuilt.name, rebuilt.trainable, rebuilt.exact_lookup) == (
+        3, 2, "vectors", True, True)
 
 
 @pytest.mark.parametrize("trainable", [False, True], ids=["frozen", "trainable"])
@@ -101,3 +120,78 @@ def test_tfsm_layer_calls_the_export_for_inference(trained_model_dir, export_bas
     np.testing.assert_array_equal(outputs["embeddings"].numpy(), [checkpoint_embeddings(trained_model_dir)[queen],
                                                                  [0.0, 0.0]])
     assert outputs["in_vocabulary"].numpy().tolist() == [True, False]
+
+
+# --- The README's first Keras recipe: the export alone, in a process where this repository is not importable ---
+
+RECIPE_START, RECIPE_END = "<!-- keras-recipe:start -->", "<!-- keras-recipe:end -->"
+
+NOT_IMPORTABLE = """
+import json
+import sys
+
+try:
+    import model  # This repository's package: it must not be importable where the recipe runs.
+    repository_importable = True
+except ModuleNotFoundError:
+    repository_importable = False
+print("RESULT", json.dumps({"repository_importable": repository_importable, "path": sys.path}))
+"""
+
+REPORT = """
+print("RESULT", json.dumps({
+    "trainable_shapes": [list(weight.shape) for weight in embed.trainable_weights],
+    "E": keras.ops.convert_to_numpy(embed.weights[0]).tolist(),
+    "predictions": classifier.predict(tf.constant(["King", "king", "unicorn"]), verbose=0).ravel().tolist(),
+}))
+"""
+
+# Keras 3.15's TFSMLayer names E "E:0", which its optimizers refuse as a scope for slot variables (Adam's moments).
+ADAM = """
+classifier.compile(optimizer="adam", loss="binary_crossentropy")
+try:
+    classifier.fit(tf.constant(["King"]), np.array([1]), epochs=1, verbose=0)
+    adam = "trains"
+except ValueError as error:
+    adam = str(error)
+print("RESULT", json.dumps({"adam": adam}))
+"""
+
+
+def readme_recipe(export: str, trainable: bool) -> str:
+    """The README's first Keras recipe, reading `export`, with E trainable or frozen."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    recipe = text[text.index(RECIPE_START):text.index(RECIPE_END)].split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'trainable=True' in recipe and re.search(r'^export = "[^"]+"', recipe, flags=re.MULTILINE), recipe
+    recipe = re.sub(r'^export = "[^"]+"', f"export = {export!r}", recipe, flags=re.MULTILINE)
+    return recipe if trainable else recipe.replace("trainable=True", "trainable=False")
+
+
+def test_the_readmes_first_recipe_fine_tunes_or_freezes_e_from_the_export_alone(trained_model_dir, export_base,
+                                                                              tmp_path):
+    version = str(next(export_base.iterdir()))
+    script = tmp_path / "recipe.py"
+    script.write_text("\n".join([NOT_IMPORTABLE, readme_recipe(version, trainable=True), REPORT, ADAM,
+                                 readme_recipe(version, trainable=False), REPORT]), encoding="utf-8")
+    # Another directory, and no PYTHONPATH: only what a user of the export has.
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=environment, capture_output=True,
+                            text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    where, tuned, adam, frozen = [json.loads(line.split(" ", 1)[1]) for line in result.stdout.splitlines()
+                                  if line.startswith("RESULT ")]
+    assert not where["repository_importable"] and str(ROOT) not in where["path"]
+
+    embeddings, words = checkpoint_embeddings(trained_model_dir), vocabulary_words(trained_model_dir)
+    # Fine-tuned: E (19 x 2) is the layer's one trainable weight, and fit moved exactly the rows of the four
+    # training words, "King" standing for king.
+    assert tuned["trainable_shapes"] == [list(embeddings.shape)]
+    moved = np.flatnonzero(np.abs(np.array(tuned["E"]) - embeddings).max(axis=1))
+    assert sorted(words[row] for row in moved) == ["cat", "dog", "king", "queen"]
+    king, same_king, unicorn = tuned["predictions"]
+    assert king == same_king != unicorn
+    # Frozen: nothing of E trains.
+    assert frozen["trainable_shapes"] == []
+    np.testing.assert_array_equal(np.array(frozen["E"], np.float32), embeddings)
+    # If this fails, Keras now fine-tunes a TFSMLayer with Adam: drop the README's note on optimizers.
+    assert "is not a valid scope name" in adam["adam"], adam

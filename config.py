@@ -166,7 +166,7 @@ class TrainingConfig:
         choices=["auto", "none", "multi-worker", "mirrored"]))
     sync_every: int = field(default=256, metadata=flag(
         "--sync-every", "with several workers or devices: steps between exchanges of the changed rows",
-        type=whole_number_between(1, 10**9)))
+        type=whole_number_between(1, 10**9), metavar="N"))
 
 
 @dataclass

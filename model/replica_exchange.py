@@ -115,10 +115,14 @@ class ChangedRows(tf.Module):
 class ReplicaExchange:
     """The meeting of all replicas after their local steps: small totals gathered, changed rows summed.
 
-    Call `meet` in replica context (inside `strategy.run`), after this replica's local steps.
+    Call `meet` in cross-replica context, inside a tf.function, after a `strategy.run` of local steps. A
+    collective op inside a graph loop of a replica function hangs on MirroredStrategy (each replica's loop is a
+    frame of its own, so the replicas' ops never pair up), so every loop here runs `strategy.run` once per
+    iteration, as Keras runs several steps per call.
     """
 
-    def __init__(self, collectives: Collectives, changed: ChangedRows | None):
+    def __init__(self, strategy: tf.distribute.Strategy, collectives: Collectives, changed: ChangedRows | None):
+        self.strategy = strategy
         self.collectives = collectives
         self.changed = changed
 
@@ -126,50 +130,80 @@ class ReplicaExchange:
     def replicas(self) -> int:
         return self.collectives.replicas
 
-    def meet(self, local: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Makes every replica's copy of every changed row the same; returns every replica's `local` float64
-        vector, gathered as [replicas, n], and the rows that travelled."""
+    def first(self, per_replica) -> tf.Tensor:
+        return self.strategy.experimental_local_results(per_replica)[0]
+
+    def meet(self, local) -> tuple[tf.Tensor, tf.Tensor]:
+        """Makes every replica's copy of every changed row the same. `local` holds one float64 vector per replica
+        (what a `strategy.run` returned); returns all of them as [replicas, n], and the rows that travelled."""
         if self.replicas == 1:
-            return local[tf.newaxis], tf.constant(0.0, tf.float64)
+            return self.first(local)[tf.newaxis], tf.constant(0.0, tf.float64)
         sparse = sorted(self.changed.sparse - self.changed.dense)
-        rows = [tf.cast(tf.where(self.changed.masks[index])[:, 0], tf.int32) for index in sparse]
-        counts = [tf.cast(tf.size(changed), tf.float64)[tf.newaxis] for changed in rows]
-        everything = self.collectives.gather(tf.concat([local, *counts], axis=0), "totals")
-        for position, (index, changed) in enumerate(zip(sparse, rows)):
-            self.add_everyones_changes(index, changed, tf.cast(everything[:, local.shape[0] + position], tf.int32))
+        everything, packed = self.strategy.run(lambda mine: self.share_counts(mine, sparse), args=(local,))
+        everything = self.first(everything)
+        size = self.first(local).shape[0]
+        for position, index in enumerate(sparse):
+            self.add_everyones_changes(index, packed[position], tf.cast(everything[:, size + position], tf.int32))
         for index in sorted(self.changed.dense):
-            variable = self.changed.trained[index]
-            variable.assign(self.collectives.mean(tf.convert_to_tensor(variable), f"dense/{index}"))
-        return everything[:, :local.shape[0]], tf.reduce_sum(everything[:, local.shape[0]:])
+            self.strategy.run(lambda index=index: self.average_whole(index))
+        return everything[:, :size], tf.reduce_sum(everything[:, size:])
 
-    def add_everyones_changes(self, index: int, rows: tf.Tensor, counts: tf.Tensor) -> None:
-        """Adds every replica's change of each row it changed onto the row's value at the last meeting, and
-        gives the result to every replica.
+    def share_counts(self, local: tf.Tensor, sparse: list[int]) -> tuple[tf.Tensor, list[tf.Tensor]]:
+        """In each replica: its changes packed for travel, one [rows, columns] int32 matrix per variable updated
+        by rows; and every replica's `local` vector with its numbers of changed rows, gathered."""
+        packed = []
+        for index in sparse:
+            variable, met = self.changed.trained[index], self.changed.met[index]
+            rows = tf.cast(tf.where(self.changed.masks[index])[:, 0], tf.int32)
+            width = int(np.prod(variable.shape[1:]))  # D for E and W, 1 for W's bias
+            changes = tf.reshape(tf.gather(variable, rows) - tf.gather(met, rows), [-1, width])
+            packed.append(tf.concat([as_int32_pairs(changes), rows[:, tf.newaxis]], axis=1))
+        counts = [tf.cast(tf.shape(mine)[:1], tf.float64) for mine in packed]
+        return self.collectives.gather(tf.concat([local, *counts], axis=0), "totals"), packed
 
-        `counts` is every replica's number of changed rows. The changes travel in pieces of a fixed number of
-        rows (see Collectives): each row's changes as pairs of bfloat16 in int32 columns, then its index.
-        """
-        variable, mask, met = self.changed.trained[index], self.changed.masks[index], self.changed.met[index]
-        width = int(np.prod(variable.shape[1:]))  # D for E and W, 1 for W's bias
-        changes = tf.reshape(tf.gather(variable, rows) - tf.gather(met, rows), [-1, width])
-        packed = tf.concat([as_int32_pairs(changes), rows[:, tf.newaxis]], axis=1)
-        piece_rows = max(1, PIECE_BYTES // (packed.shape[1] * 4))
+    def add_everyones_changes(self, index: int, packed, counts: tf.Tensor) -> None:
+        """Adds every replica's changes of variable `index` (`packed`, one matrix per replica) onto its values at
+        the last meeting, piece by piece, and gives every replica the rows that changed."""
+        piece_rows = self.piece_rows(index)
         pieces = (tf.reduce_max(counts) + piece_rows - 1) // piece_rows
-        for piece in tf.range(pieces):
-            start = piece * piece_rows
-            mine = packed[start:start + piece_rows]
-            mine = tf.ensure_shape(tf.pad(mine, [[0, piece_rows - tf.shape(mine)[0]], [0, 0]]),
-                                   [piece_rows, packed.shape[1]])
-            everyones = self.collectives.gather(mine, f"changes/{index}")
-            real = tf.range(start, start + piece_rows)[tf.newaxis, :] < counts[:, tf.newaxis]
-            received = tf.boolean_mask(everyones, real)
-            received_rows = received[:, -1]
-            received_changes = tf.reshape(from_int32_pairs(received[:, :-1], width), [-1, *variable.shape[1:]])
-            met.scatter_add(tf.IndexedSlices(received_changes, received_rows))
-            mask.scatter_update(tf.IndexedSlices(tf.ones_like(received_rows, tf.bool), received_rows))
+
+        def add_piece(piece: tf.Tensor) -> tf.Tensor:
+            self.strategy.run(lambda mine, piece: self.add_piece(index, mine, counts, piece), args=(packed, piece))
+            return piece + 1
+
+        tf.while_loop(lambda piece: piece < pieces, add_piece, [tf.constant(0)])
+        self.strategy.run(lambda: self.adopt_met_rows(index))
+
+    def piece_rows(self, index: int) -> int:
+        """Rows per piece of PIECE_BYTES: each row is ceil(width / 2) int32 of changes and one of its index."""
+        columns = (int(np.prod(self.changed.trained[index].shape[1:])) + 1) // 2 + 1
+        return max(1, PIECE_BYTES // (columns * 4))
+
+    def add_piece(self, index: int, packed: tf.Tensor, counts: tf.Tensor, piece: tf.Tensor) -> None:
+        """Adds piece `piece` of every replica's changes onto the values of the last meeting, and marks the
+        rows it holds as changed. `counts` is every replica's number of changed rows."""
+        variable, mask, met = self.changed.trained[index], self.changed.masks[index], self.changed.met[index]
+        piece_rows, width = self.piece_rows(index), int(np.prod(variable.shape[1:]))
+        start = piece * piece_rows
+        mine = packed[start:start + piece_rows]
+        mine = tf.ensure_shape(tf.pad(mine, [[0, piece_rows - tf.shape(mine)[0]], [0, 0]]), [piece_rows, packed.shape[1]])
+        everyones = self.collectives.gather(mine, f"changes/{index}")
+        received = tf.boolean_mask(everyones, tf.range(start, start + piece_rows)[tf.newaxis, :] < counts[:, tf.newaxis])
+        rows = received[:, -1]
+        changes = tf.reshape(from_int32_pairs(received[:, :-1], width), [-1, *variable.shape[1:]])
+        met.scatter_add(tf.IndexedSlices(changes, rows))
+        mask.scatter_update(tf.IndexedSlices(tf.ones_like(rows, tf.bool), rows))
+
+    def adopt_met_rows(self, index: int) -> None:
+        """Every row some replica changed takes its new value (that of the meeting) in this replica's copy."""
+        variable, mask, met = self.changed.trained[index], self.changed.masks[index], self.changed.met[index]
         changed = tf.cast(tf.where(mask)[:, 0], tf.int32)
         variable.scatter_update(tf.IndexedSlices(tf.gather(met, changed), changed))
         mask.assign(tf.zeros_like(mask))
+
+    def average_whole(self, index: int) -> None:
+        variable = self.changed.trained[index]
+        variable.assign(self.collectives.mean(tf.convert_to_tensor(variable), f"dense/{index}"))
 
 
 def as_int32_pairs(values: tf.Tensor) -> tf.Tensor:

@@ -30,7 +30,7 @@ DISTRIBUTE_CHOICES = ("auto", "none", "multi-worker", "mirrored")
 # exchange at once.
 HEARTBEAT_TIMEOUT_SECONDS = 20
 LOST_WORKER_ERRORS = (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
-                      tf.errors.CancelledError, tf.errors.InternalError)
+                      tf.errors.CancelledError)
 
 
 @dataclasses.dataclass(frozen=True)

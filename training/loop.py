@@ -110,7 +110,7 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
             optimizer, progress = BatchSGD(config.training.max_row_updates), Progress()
             variables = [model.embeddings, model.context_weights, model.context_bias]
             changed_rows = ChangedRows(variables) if replicas > 1 else None
-            exchange = ReplicaExchange(Collectives(replicas), changed_rows)
+            exchange = ReplicaExchange(strategy, Collectives(replicas), changed_rows)
         checkpoint = training_checkpoint(model, optimizer, progress)
         checkpoints = directory.checkpoints if distribution.is_chief else pathlib.Path(
             cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-worker-")))

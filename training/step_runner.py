@@ -53,9 +53,10 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
     """
     replicas = exchange.replicas
 
-    def local_steps(iterator, steps: tf.Tensor, stop: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """Up to `steps` steps on this replica's own batches, then the meeting: the LOCAL totals of all
-        replicas, and the rows exchanged."""
+    def local_steps(iterators, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
+        """Up to `steps` steps on this replica's own batches; what it brings to the meeting (LOCAL)."""
+        context = tf.distribute.get_replica_context()
+        iterator = iterators[tf.get_static_value(context.replica_id_in_sync_group) - first_replica]
         words_done = tf.cast(progress.words_done, tf.float32)
         trained, loss, pairs, words = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
         exhausted, chunk, batch = tf.constant(0.0), tf.cast(progress.chunk, tf.float64), tf.constant(-1.0, tf.float64)
@@ -75,14 +76,12 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
             words += batch_data["words"]
             chunk, batch = tf.cast(batch_data["chunk"], tf.float64), tf.cast(batch_data["batch"], tf.float64)
             trained += 1.0
-        local = tf.stack([tf.cast(value, tf.float64) for value in (trained, loss, pairs, words, stop, exhausted,
+        return tf.stack([tf.cast(value, tf.float64) for value in (trained, loss, pairs, words, stop, exhausted,
                                                                    chunk, batch)])
-        return exchange.meet(local)
 
-    def replica_round(iterators, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
-        context = tf.distribute.get_replica_context()
-        iterator = iterators[tf.get_static_value(context.replica_id_in_sync_group) - first_replica]
-        everyone, rows_exchanged = local_steps(iterator, steps, stop)
+    def record(everyone: tf.Tensor) -> tf.Tensor:
+        """Counts a round of steps that all replicas met after (`everyone`: their LOCAL vectors) in the progress,
+        identically on every replica; returns the round's steps, summed loss, pairs, words and stop requests."""
         totals = dict(zip(LOCAL, tf.unstack(everyone, axis=1)))
         taken = tf.cast(tf.reduce_max(totals["steps"]), tf.int64)
         progress.step.assign_add(taken)
@@ -97,28 +96,28 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
             # every replica's position.
             progress.batch.assign_add(taken)
         return tf.stack([tf.cast(taken, tf.float64), tf.reduce_sum(totals["loss"]), tf.reduce_sum(totals["pairs"]),
-                         tf.reduce_sum(totals["words"]), tf.reduce_sum(totals["stop"]),
-                         tf.reduce_min(totals["exhausted"]), rows_exchanged])
+                         tf.reduce_sum(totals["words"]), tf.reduce_sum(totals["stop"])])
 
     def replica_stop(stop: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(exchange.collectives.gather(stop, "stop"))
 
-    def one_result(per_replica) -> tf.Tensor:
-        return strategy.experimental_local_results(per_replica)[0]
-
     @tf.function
     def run(iterators, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
+        # steps, loss, pairs, words, stop requests, epoch over, rows exchanged
         summary = tf.zeros([7], tf.float64)
-        stopped = one_result(strategy.run(replica_stop, args=(stop,)))
+        stopped = exchange.first(strategy.run(replica_stop, args=(stop,)))
         done = tf.constant(0, tf.int64)
         while stopped == 0 and done < steps:
             round_steps = steps - done
             if replicas > 1:
                 round_steps = tf.minimum(round_steps, sync_every - progress.step % sync_every)
-            result = one_result(strategy.run(replica_round, args=(iterators, round_steps, stop)))
-            summary += result * tf.constant([1, 1, 1, 1, 1, 0, 1], tf.float64)
+            local = strategy.run(local_steps, args=(iterators, round_steps, stop))
+            everyone, rows_exchanged = exchange.meet(local)
+            result = record(everyone)
+            summary += tf.concat([result, [0.0, rows_exchanged]], axis=0)
             done += tf.cast(result[0], tf.int64)
-            if result[5] > 0 or result[0] < tf.cast(round_steps, tf.float64):
+            # The batches of every replica ran out: the epoch is over.
+            if result[0] < tf.cast(round_steps, tf.float64):
                 summary = tf.tensor_scatter_nd_update(summary, [[5]], tf.ones([1], tf.float64))
                 break
         return tf.tensor_scatter_nd_update(summary, [[4]], [stopped])

@@ -52,12 +52,14 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--repeats", type=int, default=1, help="rounds of runs, alternating; medians reported")
     parser.add_argument("--pin", action="store_true", help="each process on a core of its own (taskset -c)")
     parser.add_argument("--quality", action="store_true", help="score each run's E with evaluate.py")
+    parser.add_argument("--baseline", metavar="CHECKOUT", help="another checkout (e.g. main before a change) whose "
+                        "train.py also runs the one-process setting in every round, for a before/after pair")
     return parser
 
 
-def run_workers(flags: list[str], workers: int, log_dir: pathlib.Path, pin: bool) -> list[dict]:
-    """Runs train.py as `workers` processes (plain, with --distribute none, for one) and parses each one's end;
-    with `pin`, process i runs on core i only."""
+def run_workers(flags: list[str], workers: int, log_dir: pathlib.Path, pin: bool, checkout: pathlib.Path = ROOT) -> list[dict]:
+    """Runs `checkout`'s train.py as `workers` processes (plain, with --distribute none, for one) and parses each
+    one's end; with `pin`, process i runs on core i only."""
     ports = free_ports(workers)
     processes, start = [], time.perf_counter()
     for index in range(workers):
@@ -68,7 +70,8 @@ def run_workers(flags: list[str], workers: int, log_dir: pathlib.Path, pin: bool
         mode = ["--distribute", "multi-worker" if workers > 1 else "none"]
         pinned = ["taskset", "-c", str(index % os.cpu_count())] if pin else []
         log = open(log_dir / f"workers-{workers}-{index}.log", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
-        processes.append((subprocess.Popen([*pinned, sys.executable, str(ROOT / "train.py"), *flags, *mode], cwd=ROOT,
+        processes.append((subprocess.Popen([*pinned, sys.executable, str(checkout / "train.py"), *flags, *mode],
+                                           cwd=checkout,
                                            env=environment, stdout=log, stderr=subprocess.STDOUT), log))
     results = []
     for index, (process, log) in enumerate(processes):
@@ -105,7 +108,8 @@ def markdown(command: str, rows: list[dict], words: int, epochs: int, pin: bool)
     ]
     single = rows[0]["words_per_second"]
     for row in rows:
-        line = (f"| {row['workers']} | {row['sync_every'] or '-'} | {row['steps']:,} | {row['pairs_per_step']} | "
+        workers = f"1, {row['checkout']}" if row["checkout"] else row["workers"]
+        line = (f"| {workers} | {row['sync_every'] or '-'} | {row['steps']:,} | {row['pairs_per_step']} | "
                 f"{row['rows_per_exchange_step']:,} | {row['wall_seconds']:,.1f} | {row['words_per_second']:,} | "
                 f"{row['words_per_second'] / single:.2f} | {', '.join(f'{rate:,}' for rate in row['all_words_per_second'])} |")
         if quality:
@@ -132,26 +136,28 @@ def run(flags: argparse.Namespace) -> int:
     out = pathlib.Path(flags.out)
     out.mkdir(parents=True, exist_ok=True)
     command = shlex.join(["python", "benchmarks/multi_worker_throughput.py", *sys.argv[1:]])
-    settings = [(1, 0)] + [(2, sync_every) for sync_every in flags.sync_every]
-    runs: dict[tuple[int, int], list[dict]] = {setting: [] for setting in settings}
+    baseline = [(1, 0, flags.baseline)] if flags.baseline else []
+    settings = [(1, 0, ""), *baseline, *[(2, sync_every, "") for sync_every in flags.sync_every]]
+    runs: dict[tuple[int, int, str], list[dict]] = {setting: [] for setting in settings}
     with tempfile.TemporaryDirectory(prefix="multi-worker-throughput-") as work:
         work_dir = pathlib.Path(work)
         corpus = work_dir / "corpus.txt"
         _, words = write_repeated_corpus(source, flags.lines or 10**9, 1, corpus)
         for round_number in range(flags.repeats):
-            for workers, sync_every in settings:
-                name = f"model-{workers}-{sync_every}-{round_number}"
+            for workers, sync_every, checkout in settings:
+                name = f"model-{workers}-{sync_every}-{'baseline-' if checkout else ''}{round_number}"
                 train = ["--corpus", str(corpus), "--model-dir", str(work_dir / name), "--epochs", str(flags.epochs),
                          "--dim", str(flags.dim), "--projector-rows", "1000"]
                 train += ["--sync-every", str(sync_every)] if sync_every else []
-                chief = run_workers(train, workers, work_dir, flags.pin)[0]
-                row = {"workers": workers, "sync_every": sync_every, "round": round_number,
+                chief = run_workers(train, workers, work_dir, flags.pin,
+                                    pathlib.Path(checkout).resolve() if checkout else ROOT)[0]
+                row = {"workers": workers, "sync_every": sync_every, "checkout": checkout, "round": round_number,
                        "pairs_per_step": f"{workers} x {Config().training.batch_size}", **chief}
                 if flags.quality:
                     from benchmarks.compare_gensim import scores
 
                     row.update(scores(["--model-dir", str(work_dir / name)], work_dir, name))
-                runs[(workers, sync_every)].append(row)
+                runs[(workers, sync_every, checkout)].append(row)
                 print(json.dumps(row), flush=True)
     rows = [median_run(runs[setting]) for setting in settings]
     result = {"command": command, "corpus": str(source), "lines": flags.lines, "words": words, "epochs": flags.epochs,

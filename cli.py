@@ -2,8 +2,10 @@
 one-line errors for user mistakes."""
 
 import argparse
+import atexit
 import contextlib
 import os
+import pathlib
 import sys
 from collections.abc import Callable
 
@@ -32,6 +34,19 @@ def stderr_muted():
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
         os.close(devnull)
+
+
+def native_stderr_to(path: pathlib.Path) -> None:
+    """From now on, what C++ libraries write to file descriptor 2 goes to `path`, which is removed at exit if
+    nothing was; Python's sys.stderr (one-line errors, tracebacks) keeps the terminal. Not undone: TensorFlow's
+    threads may still log while the process exits."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stderr = os.fdopen(terminal, "w", buffering=1)
+    atexit.register(lambda: path.exists() and path.stat().st_size == 0 and path.unlink())
 
 
 class FlagParser(argparse.ArgumentParser):

@@ -12,8 +12,9 @@ import json
 import os
 import pathlib
 import sys
+import tempfile
 
-from cli import FlagParser, import_tensorflow_quietly, run_entry_point, value_text
+from cli import FlagParser, import_tensorflow_quietly, native_stderr_to, run_entry_point, value_text
 from config import Config
 from errors import UserError
 
@@ -75,10 +76,13 @@ def run(flags: argparse.Namespace) -> int:
     config.validate()  # Bad flag values fail here, in a second, before TensorFlow loads.
     if flags.neighbours < 0:
         raise UserError(f"--neighbours must be at least 0, not {flags.neighbours}")
-    if config.training.distribute != "none" and os.environ.get("TF_CONFIG"):
-        # A lost worker makes TensorFlow log its collective and gRPC errors from C++ before the Python error that
-        # the loop turns into one line; only errors that stop the program are worth showing on several workers.
+    if config.training.distribute != "none" and os.environ.get("TF_CONFIG") and not flags.debug:
+        # A lost worker makes TensorFlow log a page of collective and gRPC errors from C++ threads (some before
+        # any log level applies) around the Python error that the loop turns into one line: on several workers
+        # they go to a file of their own, kept only if something was written to it.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        native_log = pathlib.Path(tempfile.gettempdir()) / f"word2vec-worker-{os.getpid()}.log"
+        native_stderr_to(native_log)
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
     from training.distributed import distribution_for

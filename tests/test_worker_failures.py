@@ -16,11 +16,11 @@ from conftest import TOPIC_LINES, start_worker
 from benchmarks.train_runs import free_ports
 from training.distributed import HEARTBEAT_TIMEOUT_SECONDS
 
-# 100 lines of the two topics, every pair kept: about 37 steps of 2 x 64 pairs an epoch, so 60 epochs give
-# ~2,200 steps, several seconds of training in which to interrupt it. Replicas meet every 16 steps and Python
+# 100 lines of the two topics, every pair kept: about 37 steps of 2 x 64 pairs an epoch, so 20 epochs give
+# ~740 steps, a few seconds of training in which to interrupt it. Replicas meet every 16 steps and Python
 # wakes at least every 50, rounded up to a meeting.
 FLAGS = ["--corpus", "corpus.txt", "--model-dir", "model", "--min-count", "1", "--batch-size", "64", "--sample", "0",
-         "--dim", "8", "--learning-rate", "0.05", "--epochs", "60", "--checkpoint-every", "64", "--sync-every", "16"]
+         "--dim", "8", "--learning-rate", "0.05", "--epochs", "20", "--checkpoint-every", "64", "--sync-every", "16"]
 
 
 def new_work_directory(path):
@@ -33,7 +33,7 @@ def start_workers(work, ports: list[int]) -> list[subprocess.Popen]:
     return [start_worker(index, ports, FLAGS, cwd=work) for index in range(len(ports))]
 
 
-def finish(workers: list[subprocess.Popen], timeout: float = 300) -> list[tuple[int, str, str]]:
+def finish(workers: list[subprocess.Popen], timeout: float = 600) -> list[tuple[int, str, str]]:
     results = []
     for worker in workers:
         stdout, stderr = worker.communicate(timeout=timeout)

@@ -122,7 +122,8 @@ def test_two_workers_train_the_full_softmax_stop_at_max_steps_and_log_to_tensorb
     corpus = tmp_path / "tiny.txt"
     corpus.write_text("\n".join(TOPIC_LINES * 25) + "\n", encoding="utf-8")
     ports, model_dir = free_ports(2), tmp_path / "full"
-    flags = tiny_flags(corpus, model_dir, "--loss", "full", "--epochs", "3", "--sync-every", "4", "--log-every", "4")
+    flags = tiny_flags(corpus, model_dir, "--loss", "full", "--sample", "0", "--epochs", "3", "--sync-every", "4",
+                       "--log-every", "4")
     workers = [start_worker(index, ports, [*flags, "--max-steps", "12"]) for index in (0, 1)]
     outputs = [worker.communicate(timeout=240) for worker in workers]
     for worker, (stdout, stderr) in zip(workers, outputs):

@@ -10,8 +10,8 @@ from model.replica_exchange import ReplicaExchange
 from training.checkpoints import Progress
 
 # What each replica brings to a meeting, in this order: its local steps, summed loss, pairs and corpus words
-# since the last meeting, whether it was asked to stop, whether its batches ran out, and where it stands.
-LOCAL = ("steps", "loss", "pairs", "words", "stop", "exhausted", "chunk", "batch")
+# since the last meeting, where it stands (the chunk and batch of its last step), and whether it was asked to stop.
+LOCAL = ("steps", "loss", "pairs", "words", "chunk", "batch", "stop")
 
 
 def linear_decay(start: float, floor_ratio: float, total_words: float) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -54,30 +54,28 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
     replicas = exchange.replicas
 
     def local_steps(iterators, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
-        """Up to `steps` steps on this replica's own batches; what it brings to the meeting (LOCAL)."""
+        """Up to `steps` steps on this replica's own batches; what it brings to the meeting (LOCAL).
+
+        The tallies are one vector, a single loop variable: every loop variable adds graph ops to every step,
+        and at word2vec's step times a handful of them cost several percent of the words per second."""
         context = tf.distribute.get_replica_context()
         iterator = iterators[tf.get_static_value(context.replica_id_in_sync_group) - first_replica]
         words_done = tf.cast(progress.words_done, tf.float32)
-        trained, loss, pairs, words = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
-        exhausted, chunk, batch = tf.constant(0.0), tf.cast(progress.chunk, tf.float64), tf.constant(-1.0, tf.float64)
+        tally = tf.concat([tf.zeros([4]), [tf.cast(progress.chunk, tf.float32), -1.0]], axis=0)
+        sums = tf.constant([1.0, 1.0, 1.0, 1.0, 0.0, 0.0])  # steps, loss, pairs, words add up; the place is replaced
         for _ in tf.range(steps):
             next_batch = iterator.get_next_as_optional()
             if not next_batch.has_value():
-                exhausted = tf.constant(1.0)
                 break
             batch_data = next_batch.get_value()
             # Between meetings a replica sees only its own words; all replicas read about as many.
-            rate = learning_rate(words_done + replicas * words)
-            batch_loss = train_step(batch_data["centres"], batch_data["contexts"], batch_data["weights"],
-                                    batch_data["noise"], rate)
-            batch_pairs = tf.reduce_sum(batch_data["weights"])
-            loss += batch_loss * batch_pairs
-            pairs += batch_pairs
-            words += batch_data["words"]
-            chunk, batch = tf.cast(batch_data["chunk"], tf.float64), tf.cast(batch_data["batch"], tf.float64)
-            trained += 1.0
-        return tf.stack([tf.cast(value, tf.float64) for value in (trained, loss, pairs, words, stop, exhausted,
-                                                                   chunk, batch)])
+            loss = train_step(batch_data["centres"], batch_data["contexts"], batch_data["weights"], batch_data["noise"],
+                              learning_rate(words_done + replicas * tally[3]))
+            pairs = tf.reduce_sum(batch_data["weights"])
+            tally = tally * sums + tf.stack([1.0, loss * pairs, pairs, tf.cast(batch_data["words"], tf.float32),
+                                             tf.cast(batch_data["chunk"], tf.float32),
+                                             tf.cast(batch_data["batch"], tf.float32)])
+        return tf.cast(tf.concat([tally, [tf.cast(stop, tf.float32)]], axis=0), tf.float64)
 
     def record(everyone: tf.Tensor) -> tf.Tensor:
         """Counts a round of steps that all replicas met after (`everyone`: their LOCAL vectors) in the progress,

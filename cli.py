@@ -7,6 +7,7 @@ import contextlib
 import os
 import pathlib
 import sys
+import textwrap
 from collections.abc import Callable
 
 from errors import LostWorker, UserError
@@ -73,6 +74,10 @@ class FlagHelpFormatter(argparse.RawDescriptionHelpFormatter):
             return f"{action.help} (required)"
         return f"{action.help} (default: {default.replace('%', '%%')})"
 
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # A long default (the token pattern) stays whole on its line, so it can be copied from --help.
+        return textwrap.wrap(" ".join(text.split()), width, break_long_words=False, break_on_hyphens=False)
+
 
 def shown_default(action: argparse.Action) -> str:
     """A flag's default as a user reads it: `shown_default` when the flag sets one (for defaults that are not a
@@ -98,7 +103,8 @@ def value_text(value) -> str:
 
 
 def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:
-    """Runs an entry point; a UserError becomes one line on stderr and exit code 2 (a traceback with --debug).
+    """Runs an entry point; a UserError becomes one line on stderr and exit code 2, or 3 for training that
+    diverged (a traceback with --debug).
 
     A file-system failure (permission denied, disk full) or a lost worker of a multi-worker run is one line and
     exit code 1; Ctrl-C outside the training loop (which saves a checkpoint itself) is one line and exit code 130.
@@ -109,7 +115,7 @@ def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:
         if debug:
             raise
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return error.exit_code
     except (OSError, LostWorker) as error:
         if debug:
             raise

@@ -35,6 +35,15 @@ def whole_number_between(low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
+# Zero-width non-joiner and joiner: inside a word in Persian, Hindi, Bengali and other scripts.
+JOINERS = r"\x{200C}\x{200D}"
+# The default separators between tokens: runs of anything but letters, digits, combining marks and joiners, so
+# that words of scripts written with marks (Hindi, Bengali, Tamil, Thai, decomposed Latin) stay whole. Marks and
+# joiners belong to a word only inside it: after a separator or at a line's start, and joiners before a separator
+# or at a line's end, they are separators too, so that no token is a lone mark or joiner.
+TOKEN_PATTERN = rf"[{JOINERS}]*[^\pL\pN\pM{JOINERS}]+[\pM{JOINERS}]*|^[\pM{JOINERS}]+|[{JOINERS}]+$"
+
+
 @dataclass
 class DataConfig:
     """Where the text comes from and how it becomes training pairs.
@@ -45,7 +54,9 @@ class DataConfig:
         tfds_split: the TFDS split to read.
         tfds_feature: the TFDS feature that holds the text.
         tfds_data_dir: where the prepared TFDS data lives.
-        token_pattern: RE2 pattern of the separators between tokens, applied after lowercasing.
+        token_pattern: RE2 pattern of the separators between tokens, applied after lowercasing and NFC
+            (data_pipeline/tokenize.py): by default anything but letters, digits, and the combining marks and
+            zero-width joiners inside a word.
         min_count: words seen fewer times are left out of the vocabulary.
         max_vocab: keep at most this many of the most frequent words (0: no cap).
         max_vocab_memory: the most distinct words held while counting the corpus; beyond it the rarest are
@@ -54,8 +65,10 @@ class DataConfig:
         window_size: the largest distance between a centre word and its context words.
         sample: word2vec's subsampling threshold for frequent words (0 disables it).
         negatives: noise words per (centre, context) pair for the `negative` objective.
-        shared_noise_words: K noise words drawn once per batch and scored against every pair in it, each
-            weighted negatives / K; 0 draws `negatives` fresh noise words per pair, exactly as word2vec.
+        shared_noise_words: at least K noise words drawn once per batch and scored against every pair in it, each
+            weighted negatives / K; more when one would stand for more than `max_noise_row_updates` pairs' worth
+            (batch x negatives / K: 96 with --negatives 15). 0 draws `negatives` fresh noise words per pair, as
+            word2vec does (the updates are still summed per batch and bounded per row).
         lines_per_chunk: lines turned into pairs together, then shuffled among themselves.
     """
 
@@ -70,8 +83,8 @@ class DataConfig:
         "--tfds-feature", "the TFDS feature holding the text", metavar="FEATURE"))
     tfds_data_dir: str = field(default="", metadata=flag(
         "--tfds-data-dir", "where the prepared TFDS data lives", metavar="DIR", shown_default="TFDS's own, ~/tensorflow_datasets"))
-    token_pattern: str = field(default=r"[^\pL\pN]+", metadata=flag(
-        "--token-pattern", "RE2 regular expression of the separators between words, applied after lowercasing",
+    token_pattern: str = field(default=TOKEN_PATTERN, metadata=flag(
+        "--token-pattern", "RE2 regular expression of the separators between words, applied after lowercasing and NFC",
         metavar="REGEX"))
     min_count: int = field(default=5, metadata=flag(
         "--min-count", "words seen fewer times are left out of the vocabulary", metavar="N"))
@@ -87,8 +100,9 @@ class DataConfig:
     negatives: int = field(default=5, metadata=flag("--negatives", "noise words per pair for --loss negative",
                                                     metavar="K"))
     shared_noise_words: int = field(default=32, metadata=flag(
-        "--shared-noise-words", "noise words drawn once per batch and scored against all its pairs, each weighted "
-        "negatives/K (0: --negatives fresh ones per pair, exactly as word2vec)", metavar="K"))
+        "--shared-noise-words", "at least K noise words drawn once per batch and scored against all its pairs, each "
+        "weighted negatives/K (more when the batch needs them); 0: --negatives fresh ones per pair, as word2vec draws "
+        "them", metavar="K"))
     lines_per_chunk: int = 2048
 
 
@@ -118,9 +132,12 @@ class TrainingConfig:
         batch_size: (centre, context) pairs per training step.
         learning_rate: the starting learning rate, decayed linearly over the run as word2vec does.
         min_learning_rate_ratio: the decay stops at this fraction of the starting rate (word2vec: 1e-4).
-        max_row_updates: a row hit by more pairs than this in one batch moves by this many pairs' worth
-            of its summed gradient (see model/optimizer.py: summed updates of frequent rows overshoot).
-        sampled_classes: classes drawn per batch by the `sampled` objective.
+        max_row_updates: one batch moves a row of E (a centre word) or of W (a true context word) by at most this
+            many pairs' worth of its summed gradient (model/optimizer.py: summed updates of frequent rows overshoot).
+        max_noise_row_updates: one batch moves a row of W by at most this many pairs' worth of noise: a noise word
+            shared by B pairs, weighted negatives / K, is worth B x negatives / K (320 by default).
+        sampled_classes: classes drawn per batch by the `sampled` objective, at least (one per 8 pairs of a batch
+            at least: 1,024 for 8,192 pairs).
         seed: seeds the initial weights, the subsampling, the windows, the shuffle and the noise words.
         checkpoint_every: steps between checkpoints.
         checkpoints_to_keep: how many of the latest checkpoints stay on disk.
@@ -146,6 +163,7 @@ class TrainingConfig:
         "--learning-rate", "the starting learning rate, decayed linearly over the run as in word2vec", metavar="RATE"))
     min_learning_rate_ratio: float = 1e-4
     max_row_updates: float = 16.0
+    max_noise_row_updates: float = 320.0
     sampled_classes: int = 256
     seed: int = field(default=1, metadata=flag(
         "--seed", "seeds the weights, subsampling, windows, shuffle and noise words", metavar="N"))
@@ -245,6 +263,7 @@ LIMITS = {
     ("training", "learning_rate"): more_than(0),
     ("training", "min_learning_rate_ratio"): between(0, 1),
     ("training", "max_row_updates"): more_than(0),
+    ("training", "max_noise_row_updates"): more_than(0),
     ("training", "sampled_classes"): at_least(1),
     ("training", "seed"): between(0, 2**63 - 1),
     ("training", "checkpoint_every"): at_least(1),

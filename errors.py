@@ -6,6 +6,14 @@ import sys
 class UserError(ValueError):
     """A mistake in the user's input (a path, a flag, a corpus, a model directory) with a message saying the fix."""
 
+    exit_code = 2
+
+
+class TrainingDiverged(UserError):
+    """Training stopped because a loss or a value of E or W stopped being finite (training/guard.py)."""
+
+    exit_code = 3
+
 
 def warn(message: str) -> None:
     """One `warning: ...` line on stderr, for input that is usable but probably not what the user meant."""

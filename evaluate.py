@@ -42,7 +42,7 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--similarity-restrict-vocab", type=int, default=SIMILARITY_RESTRICT_VOCAB, metavar="N",
                         help="word pairs use only this many most frequent words (0: all)")
     parser.add_argument("--exact-lookup", action="store_true",
-                        help="match words exactly as given, not standardised (lowercased) as in training")
+                        help="match words exactly as given, not standardised (lowercased, NFC) as in training")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     # Shown in --help: what runs when no --analogies, --similarity or --neighbours is given.
@@ -84,7 +84,7 @@ def run(flags: argparse.Namespace) -> int:
     vectors = load_model_directory(flags.model_dir) if flags.model_dir else load_word2vec_text(flags.vectors)
     lookup = "exact" if flags.exact_lookup else "standardized"
     print(f"vectors: {flags.model_dir or flags.vectors} ({len(vectors.words):,} words, dimension {vectors.dim}; "
-          f"words looked up {'exactly as given' if flags.exact_lookup else 'lowercased, as in training'})")
+          f"words looked up {'exactly as given' if flags.exact_lookup else 'lowercased and NFC-normalised, as in training'})")
     # Every key is always there, null for what was not asked for, so a reader of the JSON needs no key checks.
     results: dict = {"vectors": str(flags.model_dir or flags.vectors), "words": len(vectors.words), "dim": vectors.dim,
                      "lookup": lookup, "analogies": None, "similarity": None, "neighbours": None}

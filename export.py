@@ -31,7 +31,7 @@ def flag_parser() -> argparse.ArgumentParser:
                         help="any of savedmodel (TF Serving, Keras), word2vec (word2vec.txt), word2vec-binary "
                         "(word2vec.bin), tsv (vectors.tsv + metadata.tsv for projector.tensorflow.org)")
     parser.add_argument("--exact-lookup", action="store_true",
-                        help="the SavedModel looks words up exactly as given, not standardised (lowercased) as in "
+                        help="the SavedModel looks words up exactly as given, not standardised (lowercased, NFC) as in "
                         "training")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     return parser

@@ -10,9 +10,12 @@ child's maximum resident set size, from wait4) belong to one system only. Both g
 and are scored by the same code (the evaluation package: analogies with restrict_vocab 30000, WordSim-353,
 SimLex-999). Words/s are counted as gensim counts them: raw corpus words x epochs / training seconds.
 
-Rows: `100` and `300` train both at that dimension with this project's default objective; `full` trains
-this project's exact softmax (dim 100) for a bounded number of steps and reports the FLOP/s its three
-B x D x V products reach, next to the machine's matmul FLOP/s measured in the same run at the same shapes.
+Rows: `100` and `300` train both at that dimension with this project's default objective; `negN` (e.g. `neg15`)
+trains both at dim 100 with N negatives instead of 5; `full` trains this project's exact softmax (dim 100) for a
+bounded number of steps and reports the FLOP/s its three B x D x V products reach, next to the machine's matmul
+FLOP/s measured in the same run at the same shapes; `objectives` trains this project's three objectives
+(negative, sampled, full) and gensim on equal data, bounded so that the full softmax finishes
+(--objectives-epochs, --objectives-max-vocab), for their quality and cost side by side.
 Results: OUT/results.md and OUT/results.json.
 """
 
@@ -44,6 +47,9 @@ QUICK_LINES = 20000  # --quick trains on this many lines of the corpus
 FULL_STEPS, QUICK_FULL_STEPS = 20, 8  # steps of the bounded `full` run (a step is ~100 GFLOP on gcide)
 WARMUP_STEPS = 3  # steps of the second, shorter `full` run whose time is subtracted: start-up and first steps
 MATMUL_SECONDS = 10.0  # how long the matmul reference multiplies
+# The objectives row: the full softmax at gcide's 43k words costs ~0.38 s a step, 70 minutes an epoch; a vocabulary
+# of 10,000 words and one epoch bound it to about ten minutes.
+OBJECTIVES_EPOCHS, OBJECTIVES_MAX_VOCAB = 1, 10_000
 ANALOGY_RESTRICT_VOCAB = 30000
 
 
@@ -58,6 +64,7 @@ class Hyperparameters:
     epochs: int = 5
     threads: int = 2
     seed: int = 1
+    max_vocab: int = 0  # 0: every word seen min_count times
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,11 +86,16 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="a text corpus, plain or .gz, a sentence a line")
     parser.add_argument("--out", help="where results.md and results.json go "
                                       f"(default {DEFAULT_OUT.relative_to(ROOT)}, or its quick/ folder with --quick)")
-    parser.add_argument("--rows", default="100,300,full", help="comma-separated rows: 100, 300 (dims) and full")
+    parser.add_argument("--rows", default="100,300,full",
+                        help="comma-separated rows: dims (100, 300), negN (dim 100, N negatives), full, objectives")
     parser.add_argument("--quick", action="store_true", help=f"train on the first {QUICK_LINES:,} lines only")
     parser.add_argument("--full-steps", type=int,
                         help=f"steps of the full-softmax row (default {FULL_STEPS}; {QUICK_FULL_STEPS} with --quick)")
     parser.add_argument("--matmul-seconds", type=float, default=MATMUL_SECONDS, help="how long the matmul runs")
+    parser.add_argument("--objectives-epochs", type=int, default=OBJECTIVES_EPOCHS,
+                        help="epochs of the objectives row (the full softmax costs a B x D x V product per step)")
+    parser.add_argument("--objectives-max-vocab", type=int, default=OBJECTIVES_MAX_VOCAB,
+                        help="vocabulary cap of the objectives row, for both systems (0: none)")
     parser.add_argument("--work-dir", help="keep the trained models and logs here (default: a temporary directory)")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     return parser
@@ -92,11 +104,20 @@ def flag_parser() -> argparse.ArgumentParser:
 def parsed_rows(text: str) -> list[str]:
     rows = [row.strip() for row in text.split(",") if row.strip()]
     for row in rows:
-        if row != "full" and not (row.isdigit() and int(row) > 0):
-            raise UserError(f"--rows: {row!r} is neither a dimension (e.g. 100) nor 'full'")
+        if row not in ("full", "objectives") and row_dimension_and_negatives(row) is None:
+            raise UserError(f"--rows: {row!r} is none of a dimension (e.g. 100), negN (e.g. neg15), full, objectives")
     if not rows:
         raise UserError("--rows names no row: give e.g. 100,300,full")
     return rows
+
+
+def row_dimension_and_negatives(row: str) -> tuple[int, int | None] | None:
+    """(dimension, negatives or None for the default) of a compared row: `100` -> (100, None), `neg15` -> (100, 15)."""
+    if row.isdigit() and int(row) > 0:
+        return int(row), None
+    if row.startswith("neg") and row[3:].isdigit() and int(row[3:]) > 0:
+        return 100, int(row[3:])
+    return None
 
 
 def plain_corpus(source: pathlib.Path, work_dir: pathlib.Path, max_lines: int | None) -> Corpus:
@@ -179,6 +200,7 @@ def train_ours(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, sett
                "--epochs", str(settings.epochs), "--seed", str(settings.seed), "--metrics-file", str(metrics_path)]
     command += ["--loss", loss] if loss else []
     command += ["--max-steps", str(max_steps)] if max_steps else []
+    command += ["--max-vocab", str(settings.max_vocab)] if settings.max_vocab else []
     print(f"[{name}] {shlex.join(command)}", flush=True)
     process = run_measured(command, work_dir / f"{name}.log")
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
@@ -201,6 +223,7 @@ def train_gensim(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, se
                "--window", str(settings.window), "--negatives", str(settings.negatives),
                "--sample", str(settings.sample), "--min-count", str(settings.min_count),
                "--epochs", str(settings.epochs), "--workers", str(settings.threads), "--seed", str(settings.seed)]
+    command += ["--max-vocab", str(settings.max_vocab)] if settings.max_vocab else []
     print(f"[{name}] {shlex.join(command)}", flush=True)
     process = run_measured(command, work_dir / f"{name}.log")
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
@@ -251,6 +274,18 @@ def full_row(corpus: Corpus, work_dir: pathlib.Path, settings: Hyperparameters, 
             "matmul": matmul, "share_of_matmul": steady / matmul["flops_per_second"] if steady else None}
 
 
+OBJECTIVES = ["negative", "sampled", "full"]
+
+
+def objectives_row(corpus: Corpus, work_dir: pathlib.Path, settings: Hyperparameters) -> dict:
+    """The three objectives of this project and gensim, dim 100, trained on the same bounded data (`settings`)."""
+    runs = {loss: train_ours(corpus, work_dir, f"objective-{loss}", 100, settings, loss=loss) for loss in OBJECTIVES}
+    for run in runs.values():
+        run["seconds_per_step"] = run["training_seconds"] / run["steps"]
+    runs["gensim"] = train_gensim(corpus, work_dir, "objective-gensim", 100, settings)
+    return {"settings": dataclasses.asdict(settings), "runs": runs}
+
+
 def without_nan(value):
     """JSON has no NaN (an undefined correlation, say): it becomes null."""
     if isinstance(value, dict):
@@ -283,10 +318,10 @@ def markdown(results: dict) -> str:
         + (" (a --quick slice)" if results["quick"] else "") + ".  ",
         (f"Both: window {settings['window']}, negatives {settings['negatives']}, sample {settings['sample']}, "
         f"min-count {settings['min_count']}, {settings['epochs']} epochs, {settings['threads']} threads, "
-        f"seed {settings['seed']}; everything else at each system's defaults."),
+        f"seed {settings['seed']}; everything else at each system's defaults (rows named negN: N negatives)."),
         "",
     ]
-    compared = {name: row for name, row in results["rows"].items() if name != "full"}
+    compared = {name: row for name, row in results["rows"].items() if name not in ("full", "objectives")}
     if compared:
         lines += [
             "| run | wall time (s) | training (s) | words/s | peak RSS (MB) | analogy | WordSim-353 | SimLex-999 |",
@@ -295,8 +330,10 @@ def markdown(results: dict) -> str:
         digits = {"wall_seconds": 1, "training_seconds": 1, "words_per_second": 0, "peak_rss_mb": 0,
                   "analogy": 3, "wordsim353": 3, "simlex999": 3}
         for name, row in compared.items():
-            for label, values, places in [(f"ours, dim {name}", row["ours"], digits),
-                                          (f"gensim, dim {name}", row["gensim"], digits),
+            dim, negatives = row_dimension_and_negatives(name)
+            setting = f"dim {dim}" + (f", negatives {negatives}" if negatives else "")
+            for label, values, places in [(f"ours, {setting}", row["ours"], digits),
+                                          (f"gensim, {setting}", row["gensim"], digits),
                                           ("ratio ours / gensim", row["ratio"], dict.fromkeys(digits, 2))]:
                 lines.append(f"| {label} | " + " | ".join(figure(values[key], places[key]) for key in COMPARED) + " |")
             lines.append("| difference ours - gensim | | | | | "
@@ -332,7 +369,34 @@ def markdown(results: dict) -> str:
             f"TensorFlow at the same shapes, for {matmul['seconds']:.0f} s in the same run. Share: steady / matmul."),
             "",
         ]
+    if "objectives" in results["rows"]:
+        lines += objectives_markdown(results["rows"]["objectives"])
     return "\n".join(lines)
+
+
+def objectives_markdown(row: dict) -> list[str]:
+    settings, runs = row["settings"], row["runs"]
+    bound = (f"{settings['epochs']} epoch{'s' if settings['epochs'] > 1 else ''}"
+             + (f", the {settings['max_vocab']:,} most frequent words" if settings["max_vocab"] else ""))
+    lines = [
+        f"## The three objectives on equal data ({bound}; dim 100)",
+        "",
+        "| run | V | steps | training (s) | s per step | words/s | analogy | WordSim-353 | SimLex-999 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, run in runs.items():
+        label = "gensim (negative sampling)" if name == "gensim" else f"ours, {name}"
+        per_step = figure(run["seconds_per_step"], 4) if "seconds_per_step" in run else ""
+        steps = f"{run['steps']:,}" if "steps" in run else ""
+        lines.append(f"| {label} | {run['vocabulary_size']:,} | {steps} | {run['training_seconds']:.1f} | {per_step} "
+                     f"| {run['words_per_second']:,.0f} | " + " | ".join(figure(run[key], 3) for key in QUALITY) + " |")
+    lines += [
+        "",
+        ("The full softmax costs a B x D x V product per step, three per batch with its gradients; the bound (one epoch, "
+         "a capped vocabulary) keeps it to minutes. Every run reads the same corpus with the same settings otherwise."),
+        "",
+    ]
+    return lines
 
 
 def script_path() -> str:
@@ -377,9 +441,15 @@ def run(flags: argparse.Namespace) -> int:
             if row == "full":
                 results["rows"]["full"] = full_row(corpus, work_dir, settings, full_steps, flags.matmul_seconds)
                 continue
-            dim = int(row)
-            ours = train_ours(corpus, work_dir, f"ours-{dim}", dim, settings)
-            gensim_row = train_gensim(corpus, work_dir, f"gensim-{dim}", dim, settings)
+            if row == "objectives":
+                bounded = dataclasses.replace(settings, epochs=flags.objectives_epochs,
+                                              max_vocab=flags.objectives_max_vocab)
+                results["rows"]["objectives"] = objectives_row(corpus, work_dir, bounded)
+                continue
+            dim, negatives = row_dimension_and_negatives(row)
+            row_settings = dataclasses.replace(settings, negatives=negatives or settings.negatives)
+            ours = train_ours(corpus, work_dir, f"ours-{row}", dim, row_settings)
+            gensim_row = train_gensim(corpus, work_dir, f"gensim-{row}", dim, row_settings)
             ratio, difference = comparison(ours, gensim_row)
             results["rows"][row] = {"ours": ours, "gensim": gensim_row, "ratio": ratio, "difference": difference}
         results["benchmark_peak_rss_mb"] = own_peak_rss_mb()

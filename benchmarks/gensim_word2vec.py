@@ -29,6 +29,7 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--max-vocab", type=int, default=0, help="max_final_vocab: keep the most frequent (0: all)")
     return parser
 
 
@@ -38,7 +39,8 @@ def main() -> int:
     from gensim.models import Word2Vec
 
     model = Word2Vec(vector_size=flags.dim, sg=1, window=flags.window, negative=flags.negatives, sample=flags.sample,
-                     min_count=flags.min_count, epochs=flags.epochs, workers=flags.workers, seed=flags.seed)
+                     min_count=flags.min_count, epochs=flags.epochs, workers=flags.workers, seed=flags.seed,
+                     max_final_vocab=flags.max_vocab or None)
     start = time.perf_counter()
     model.build_vocab(corpus_file=flags.corpus)
     vocabulary_done = time.perf_counter()

@@ -14,6 +14,10 @@ from data_pipeline.vocabulary import Vocabulary, unigram_probabilities
 
 NOISE_POWER = 0.75
 
+# What the training step reads of a batch (the rest, `words`, `chunk` and `batch`, is the loop's bookkeeping).
+STEP_INPUTS = ("centres", "contexts", "weights", "noise", "centre_pairs", "context_pairs", "noise_pairs",
+               "context_noise_pairs", "noise_context_pairs")
+
 def noise_table_size(vocabulary_size: int) -> int:
     """A million slots, or 20 per word for large vocabularies: resolution well below the rarest word's share."""
     return max(1_000_000, 20 * vocabulary_size)
@@ -70,6 +74,59 @@ def noise_words(table: tf.Tensor, shape: tf.Tensor, seed: tf.Tensor) -> tf.Tenso
     return tf.gather(table, slots)
 
 
+def row_pairs(centres: tf.Tensor, contexts: tf.Tensor, weights: tf.Tensor, noise: tf.Tensor,
+              vocabulary_size: int) -> dict[str, tf.Tensor]:
+    """How many pairs of each batch touch each row: what bounds a row's update (model.optimizer.RowBounds).
+
+    For [batches, B] pairs (weights 1, or 0 for padding) and their [batches, groups, K] noise words (pair p of a
+    batch in group p // (B / groups)), the weight of the pairs of the same batch that
+    - `centre_pairs` [batches, B]: have the same centre word (its row of E);
+    - `context_pairs` [batches, B]: have the same context word (its row of W, as a true context);
+    - `noise_pairs` [batches, groups, K]: score the same noise word, over every draw of it (a group's pairs score
+      its K words, except a pair whose own context word it is);
+    - `context_noise_pairs` [batches, B] and `noise_context_pairs` [batches, groups, K]: the same two counts for the
+      other use of the same row of W (as noise for a context word, as a true context for a noise word).
+    Counted with tf.unique over the batch's own rows, so the cost follows the batch and not the vocabulary, and
+    outside the training step.
+    """
+    batches, groups = tf.shape(centres)[0], tf.shape(noise)[1]
+    batch_index = tf.range(batches, dtype=tf.int64)[:, None]
+    group_index = batch_index * tf.cast(groups, tf.int64) + tf.range(groups, dtype=tf.int64)
+    keyed = lambda ids, index: index * vocabulary_size + tf.cast(ids, tf.int64)  # One key per (batch, word).
+    group_contexts = tf.reshape(contexts, [batches, groups, -1])
+    group_weights = tf.reshape(weights, [batches, groups, -1])
+    # For each noise word, the group's pairs whose own context word it is: they skip it.
+    own_context = summed_per_key(keyed(group_contexts, group_index[..., None]), group_weights,
+                                 keyed(noise, group_index[..., None]))
+    scoring = tf.reduce_sum(group_weights, axis=-1, keepdims=True) - own_context
+    context_keys, noise_keys = keyed(contexts, batch_index), keyed(noise, batch_index[..., None])
+    return {"centre_pairs": summed_per_key(keyed(centres, batch_index), weights),
+            "context_pairs": summed_per_key(context_keys, weights),
+            "noise_pairs": summed_per_key(noise_keys, scoring),
+            "context_noise_pairs": summed_per_key(noise_keys, scoring, context_keys),
+            "noise_context_pairs": summed_per_key(context_keys, weights, noise_keys)}
+
+
+def step_batch(centres: tf.Tensor, contexts: tf.Tensor, weights: tf.Tensor, noise: tf.Tensor,
+               vocabulary_size: int) -> dict[str, tf.Tensor]:
+    """One batch of pairs and [groups, K] noise words as the training step reads it (STEP_INPUTS), row counts
+    included, as `training_batches` would make it: for tests and for callers of the step outside the pipeline."""
+    batched = {"centres": centres[None], "contexts": contexts[None], "weights": weights[None], "noise": noise[None]}
+    counts = row_pairs(**batched, vocabulary_size=vocabulary_size)
+    return {name: value[0] for name, value in {**batched, **counts}.items()}
+
+
+def summed_per_key(keys: tf.Tensor, values: tf.Tensor, queries: tf.Tensor | None = None) -> tf.Tensor:
+    """For each key of `queries` (by default `keys` itself), the sum of `values` over the equal `keys`."""
+    flat_keys, flat_values = tf.reshape(keys, [-1]), tf.reshape(values, [-1])
+    flat_queries = flat_keys if queries is None else tf.reshape(queries, [-1])
+    known = tf.size(flat_keys)
+    distinct, index = tf.unique(flat_keys if queries is None else tf.concat([flat_keys, flat_queries], axis=0))
+    sums = tf.math.unsorted_segment_sum(flat_values, index[:known], tf.size(distinct))
+    looked_up = tf.gather(sums, index if queries is None else index[known:])
+    return tf.reshape(looked_up, tf.shape(keys if queries is None else queries))
+
+
 def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str,
               lines_per_chunk: int = 2048) -> tf.data.Dataset:
     """Chunks of `lines_per_chunk` lines as ragged [lines, words] int32 ids, out-of-vocabulary tokens dropped.
@@ -95,6 +152,9 @@ def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_
     - `weights`: float32 [batch_size], 1 for a pair and 0 for the padding that fills a chunk's last batch;
     - `noise`: int32 `noise_shape` = [groups, k] noise words: the batch's pairs in `groups` equal runs, each run
       sharing one row of k noise words (batch_size groups: fresh noise words for every pair);
+    - `centre_pairs`, `context_pairs`, `context_noise_pairs`: float32 [batch_size], and `noise_pairs`,
+      `noise_context_pairs`: float32 `noise_shape`: how many pairs of the batch touch each pair's and each noise
+      word's rows (see `row_pairs`), which bounds their updates;
     - `words`: the corpus words (before subsampling) this batch stands for, for the learning-rate decay;
     - `chunk`, `batch`: the position in the epoch, so that training can resume right after it.
 
@@ -118,9 +178,10 @@ def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_
         padding = [[0, batches * batch_size - pairs]]
         as_batches = lambda values: tf.reshape(tf.pad(values, padding), [batches, batch_size])
         words = tf.cast(tf.size(ids.flat_values), tf.float32) / tf.cast(tf.maximum(batches, 1), tf.float32)
-        return {"centres": as_batches(centres), "contexts": as_batches(contexts),
-                "weights": as_batches(tf.ones([pairs])),
-                "noise": noise_words(table, tf.stack([batches, *noise_shape]), noise_seed),
+        batched = {"centres": as_batches(centres), "contexts": as_batches(contexts),
+                   "weights": as_batches(tf.ones([pairs])),
+                   "noise": noise_words(table, tf.stack([batches, *noise_shape]), noise_seed)}
+        return {**batched, **row_pairs(**batched, vocabulary_size=len(vocabulary)),
                 "words": tf.fill([batches], words), "chunk": tf.fill([batches], chunk),
                 "batch": tf.range(tf.cast(batches, tf.int64))}
 

@@ -1,5 +1,5 @@
-"""Tokenisation: standardise (lowercase), then split on a configurable separator pattern. One line in, one row of
-tokens out.
+"""Tokenisation: standardise (valid UTF-8, lowercase, NFC), then split on a configurable separator pattern. One
+line in, one row of tokens out.
 
 `standardize` is the one place that decides which spellings are the same word. Training applies it to every line;
 the export's signatures, the Keras layer and evaluate.py apply it to the words they look up, so raw text finds
@@ -8,20 +8,24 @@ the vectors training made.
 
 import tensorflow as tf
 
+from data_pipeline.normalization import nfc
+
 
 def standardize(text: tf.Tensor) -> tf.Tensor:
-    """Text of any shape as training sees it before splitting: invalid UTF-8 bytes as U+FFFD, then lowercased.
+    """Text of any shape as training sees it before splitting: invalid UTF-8 bytes become U+FFFD, then lowercase
+    (Unicode's full case mapping, as Python's str.lower), then Unicode NFC, so that a composed and a decomposed
+    spelling of a word (`é` as one code point or as `e` and a combining accent) are the same string.
 
     Invalid bytes become U+FFFD, which no default token contains, so junk splits tokens (see `tokenize`)
     instead of failing the pipeline. Standardising twice changes nothing, so a vocabulary word standardises
     to itself.
     """
     text = tf.strings.unicode_transcode(text, "UTF-8", "UTF-8", errors="replace", replacement_char=0xFFFD)
-    return tf.strings.lower(text, encoding="utf-8")
+    return nfc(tf.strings.lower(text, encoding="utf-8"))
 
 
 def tokenize(lines: tf.Tensor, token_pattern: str) -> tf.RaggedTensor:
-    """Splits a batch of lines into a ragged [lines, tokens] tensor of standardised (lowercase) tokens."""
+    """Splits a batch of lines into a ragged [lines, tokens] tensor of standardised tokens."""
     text = tf.strings.regex_replace(standardize(lines), token_pattern, " ")
     return tf.strings.split(tf.strings.regex_replace(text, "\ufffd", " "))
 

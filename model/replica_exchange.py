@@ -6,8 +6,8 @@ last meeting, and every replica adds up all of them onto the values of the last 
 sum of the replicas' updates, as when every replica's gradients are summed at every step (which is what
 `--sync-every 1` does, up to rounding), and the copies are identical again after every meeting. Checkpoints are
 only taken there. Only changed rows travel, as bfloat16 differences, so the traffic grows with the words that a few
-batches touch, not with the vocabulary. A variable updated whole (the `full` objective's W) is averaged whole,
-as its per-batch gradients are averages.
+batches touch, not with the vocabulary. A variable updated whole (the `full` objective's W, whose gradient is
+summed over the batch's pairs like every other) has its whole change summed the same way, in float32.
 
 With one replica there is nobody to meet and nothing is exchanged: the single process is this code's
 one-replica case.
@@ -66,14 +66,14 @@ class Collectives:
             instance_key=self.instance_key(name, shape), ordering_token=[self.ordering.handle])
         return tf.reshape(gathered, [self.replicas, *shape])
 
-    def mean(self, value: tf.Tensor, name: str) -> tf.Tensor:
-        """The mean of every replica's `value` (of a fixed shape)."""
+    def sum(self, value: tf.Tensor, name: str) -> tf.Tensor:
+        """The sum of every replica's `value` (of a fixed shape)."""
         if self.replicas == 1:
             return value
         return tf.raw_ops.CollectiveReduceV2(
             input=value, group_size=self.replicas, group_key=self.group_key,
             instance_key=self.instance_key(name, tuple(value.shape.as_list())),
-            ordering_token=[self.ordering.handle], merge_op="Add", final_op="Div")
+            ordering_token=[self.ordering.handle], merge_op="Add", final_op="Id")
 
 
 class ChangedRows(tf.Module):
@@ -145,7 +145,7 @@ class ReplicaExchange:
         for position, index in enumerate(sparse):
             self.add_everyones_changes(index, packed[position], tf.cast(everything[:, size + position], tf.int32))
         for index in sorted(self.changed.dense):
-            self.strategy.run(lambda index=index: self.average_whole(index))
+            self.strategy.run(lambda index=index: self.add_whole_changes(index))
         return everything[:, :size], tf.reduce_sum(everything[:, size:])
 
     def share_counts(self, local: tf.Tensor, sparse: list[int]) -> tuple[tf.Tensor, list[tf.Tensor]]:
@@ -201,9 +201,11 @@ class ReplicaExchange:
         variable.scatter_update(tf.IndexedSlices(tf.gather(met, changed), changed))
         mask.assign(tf.zeros_like(mask))
 
-    def average_whole(self, index: int) -> None:
-        variable = self.changed.trained[index]
-        variable.assign(self.collectives.mean(tf.convert_to_tensor(variable), f"dense/{index}"))
+    def add_whole_changes(self, index: int) -> None:
+        """A variable updated whole: every replica's change since the last meeting, summed onto its value there."""
+        variable, met = self.changed.trained[index], self.changed.met[index]
+        met.assign_add(self.collectives.sum(tf.convert_to_tensor(variable) - met, f"dense/{index}"))
+        variable.assign(met)
 
 
 def as_int32_pairs(values: tf.Tensor) -> tf.Tensor:

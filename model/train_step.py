@@ -9,7 +9,10 @@ from model.skipgram import SkipGram
 
 
 def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD, changed_rows=None) -> Callable:
-    """A compiled step `(centres, contexts, weights, noise, learning_rate) -> mean loss` that updates E and W.
+    """A compiled step `(batch, learning_rate) -> (mean loss, finite)` that updates E and W.
+
+    `batch` holds the tensors of data_pipeline.pairs.STEP_INPUTS. `finite` is False when the loss or any update
+    of E or W was not finite (training must stop: see training/guard.py).
 
     Objectives that XLA can compile (`objective.jit_compile`) are fused into one kernel sequence per step:
     measured about twice as fast as the plain graph for negative sampling on CPU. XLA compiles once per
@@ -20,15 +23,14 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD, c
     variables = [model.embeddings, model.context_weights, model.context_bias]
 
     @tf.function(jit_compile=getattr(objective, "jit_compile", False), reduce_retracing=True)
-    def train_step(centres: tf.Tensor, contexts: tf.Tensor, weights: tf.Tensor, noise: tf.Tensor,
-                   learning_rate: tf.Tensor) -> tf.Tensor:
+    def train_step(batch: dict, learning_rate: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
-            losses = objective(model, centres, contexts, noise) * weights
+            losses = objective(model, batch, learning_rate) * batch["weights"]
             # Summed, not averaged: each pair contributes word2vec's own gradient to the rows it touches.
             total = tf.reduce_sum(losses)
         gradients = tape.gradient(total, variables)
-        pairs = tf.reduce_sum(weights)
-        optimizer.apply(gradients, variables, learning_rate, pairs, changed_rows)
-        return total / tf.maximum(pairs, 1.0)
+        updates_finite = optimizer.apply(gradients, variables, learning_rate, changed_rows)
+        loss = total / tf.maximum(tf.reduce_sum(batch["weights"]), 1.0)
+        return loss, updates_finite & tf.math.is_finite(loss)
 
     return train_step

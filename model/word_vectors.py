@@ -5,8 +5,8 @@
     pooled = keras.layers.GlobalAveragePooling1D()(layer(tokens))
     classifier = keras.Model(tokens, keras.layers.Dense(1, activation="sigmoid")(pooled))
 
-Words are standardised as training standardised its text (lowercased: `King` finds king) unless the layer is
-made with `exact_lookup=True`. A model using the layer saves to a `.keras` file; loading it needs this module
+Words are standardised as training standardised its text (lowercased and NFC-normalised: `King` finds king)
+unless the layer is made with `exact_lookup=True`. A model using the layer saves to a `.keras` file; loading it needs this module
 imported (it registers the layer). Keras can also call the export directly, with no code from this project:
 `keras.layers.TFSMLayer(path, call_endpoint="serving_default", trainable=True)` returns {"embeddings",
 "in_vocabulary"} for a batch of words, with E as its trainable weight.
@@ -41,7 +41,7 @@ class WordVectors(keras.layers.Layer):
         vocabulary_size: V, the number of words (without padding and unknown).
         embedding_dim: D, the size of each vector.
         exact_lookup: look tokens up as given; by default they are standardised as training standardised its
-            text (`data_pipeline.tokenize.standardize`: lowercased), so `King` gets king's vector.
+            text (`data_pipeline.tokenize.standardize`: lowercased, NFC), so `King` gets king's vector.
     """
 
     def __init__(self, vocabulary_size: int, embedding_dim: int, exact_lookup: bool = False, **kwargs):

@@ -44,6 +44,7 @@ class Case:
     needs_model: bool = False
     exit_code: int = 2
     script: str = "train.py"
+    trains: bool = False  # The run starts training: it may add logs and record its flags in config.json, no more.
 
 
 def write(name: str, content: bytes) -> Callable[[pathlib.Path], None]:
@@ -69,6 +70,10 @@ def flip_a_byte_of_the_checkpoint(directory: pathlib.Path) -> None:
 def an_earlier_export(directory: pathlib.Path) -> None:
     (directory / "exports/7").mkdir(parents=True)
     (directory / "exports/7/saved_model.pb").write_bytes(b"an earlier export, which must survive")
+
+
+def lift_row_bounds(config: dict) -> None:
+    config["training"].update(max_row_updates=1e30, max_noise_row_updates=1e30)
 
 
 def make_directory(name: str) -> Callable[[pathlib.Path], None]:
@@ -138,6 +143,12 @@ CASES = [
     Case("no-config", "checkpoints without their config.json", ["--model-dir", "model"],
          r"model holds checkpoints but no config.json",
          lambda directory: (directory / "model/config.json").unlink(), needs_model=True),
+    # Training that diverges: only possible with the per-row bounds lifted; the guard stops it before any checkpoint.
+    Case("diverged", "training that diverges (the row bounds lifted in config.json, a rate far too high)",
+         ["--model-dir", "model", "--epochs", "30", "--learning-rate", "1000"],
+         r"training diverged at step [\d,]+: .*; stopped without saving\. The usual cause is a --learning-rate too "
+         r"high \(1000 here.*the latest checkpoint, model/checkpoints/ckpt-\d+, holds finite values",
+         edit_config(lift_row_bounds), needs_model=True, exit_code=3, trains=True),
     # Exporting.
     Case("export-no-export-dir", "export without --export-dir", ["--model-dir", "model"],
          r"the following arguments are required: --export-dir; see export.py --help", script="export.py"),

@@ -38,7 +38,7 @@ def default_cell(action: argparse.Action) -> str:
     default = shown_default(action)
     if not default or default in ("off", "required") or any(character.isspace() for character in default):
         return cell(default)
-    return f"`{default}`"
+    return "`" + default.replace("|", "\\|") + "`"  # GitHub's tables split cells at `|`, inside code too.
 
 
 def flag_table(parser: argparse.ArgumentParser) -> str:

@@ -60,9 +60,9 @@ def test_the_matmul_reference_counts_six_b_d_v_flops_per_call():
 @pytest.mark.slow
 def test_compare_gensim_runs_both_systems_and_writes_the_tables(tiny_corpus, tmp_path):
     pytest.importorskip("gensim")
-    result = run_script("benchmarks/compare_gensim.py", "--corpus", str(tiny_corpus), "--rows", "8,full",
-                        "--full-steps", "5", "--matmul-seconds", "0.5", "--out", str(tmp_path / "out"),
-                        "--work-dir", str(tmp_path / "work"), timeout=600)
+    result = run_script("benchmarks/compare_gensim.py", "--corpus", str(tiny_corpus), "--rows", "8,neg15,full,objectives",
+                        "--full-steps", "5", "--matmul-seconds", "0.5", "--objectives-max-vocab", "10",
+                        "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work"), timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     # The tiny corpus: 100 lines, 25 x (9 + 10 + 10 + 10) = 975 words, which gensim counts too.
@@ -86,6 +86,23 @@ def test_compare_gensim_runs_both_systems_and_writes_the_tables(tiny_corpus, tmp
         flops_per_step = 6 * full["ours"]["batch_size"] * 100 * 19
         assert full["flops_per_second"] == pytest.approx(flops_per_step * 2 / steady_seconds)
         assert full["share_of_matmul"] == pytest.approx(full["flops_per_second"] / full["matmul"]["flops_per_second"])
+    # neg15: both systems at dim 100 with 15 negatives.
+    more_negatives = results["rows"]["neg15"]
+    assert "--negatives 15" in more_negatives["ours"]["command"] and "--negatives 15" in more_negatives["gensim"]["command"]
+    assert more_negatives["ours"]["embedding_dim"] == 100
+    # objectives: the three objectives and gensim, one epoch each, on the 10 most frequent words.
+    runs = results["rows"]["objectives"]["runs"]
+    assert set(runs) == {"negative", "sampled", "full", "gensim"}
+    assert {runs[loss]["vocabulary_size"] for loss in ("negative", "sampled", "full")} == {10}
+    # gensim's max_final_vocab drops a whole group of words tied at the cut (it raises min_count), so it may keep
+    # fewer than 10 of the tiny corpus's words, never more.
+    gensim_words = runs["gensim"]["vocabulary_size"]
+    assert 0 < gensim_words <= 10
+    assert all(runs[loss]["seconds_per_step"] == pytest.approx(runs[loss]["training_seconds"] / runs[loss]["steps"])
+               for loss in ("negative", "sampled", "full"))
     table = (tmp_path / "out" / "results.md").read_text()
     assert "| ours, dim 8 |" in table and "| gensim, dim 8 |" in table and "| ratio ours / gensim |" in table
+    assert "| ours, dim 100, negatives 15 |" in table and "| gensim, dim 100, negatives 15 |" in table
     assert "## The `full` objective" in table
+    assert "## The three objectives on equal data (1 epoch, the 10 most frequent words; dim 100)" in table
+    assert "| ours, full | 10 |" in table and f"| gensim (negative sampling) | {gensim_words} |" in table

@@ -129,7 +129,7 @@ def test_two_workers_train_the_full_softmax_stop_at_max_steps_and_log_to_tensorb
     for worker, (stdout, stderr) in zip(workers, outputs):
         assert worker.returncode == 0, stderr[-3000:]
         assert "trained 12 steps" in stdout, stdout[-1000:]
-    # The full objective updates W whole; the workers average it at each meeting, so both end with the same model.
+    # The full objective updates W whole; the workers add up their changes of it at each meeting, so both end with the same model.
     king_lines = [next(line for line in stdout.splitlines() if line.startswith("king: ")) for stdout, _ in outputs]
     assert king_lines[0] == king_lines[1]
     checkpoint = tf.train.latest_checkpoint(str(model_dir / "checkpoints"))

@@ -197,6 +197,21 @@ def test_sentences_are_tokenised_as_in_training_and_combined_by_sqrt_n(model_dir
     assert result["known_words"].numpy().tolist() == [6, 0, 0]
 
 
+def test_the_sentences_signature_standardises_as_training_did_in_every_script(tmp_path):
+    # A SavedModel holding the NFC tables and the default pattern: decomposed é, an upper-case É, and Hindi words
+    # with their vowel signs find the words training stored (composed, lower-case, whole).
+    from config import TOKEN_PATTERN
+    from model.serving import WordVectorServer
+
+    words, vectors = ["café", "हिन्दी", "भाषा"], np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 2.0]], np.float32)
+    server = WordVectorServer(words, vectors, TOKEN_PATTERN)
+    tf.saved_model.save(server, str(tmp_path / "1"), signatures=server.signatures())
+    sentences = tf.saved_model.load(str(tmp_path / "1")).signatures["sentences"]
+    result = sentences(sentences=tf.constant(["CAFE\u0301 cafe\u0301", "हिन्दी भाषा"]))
+    assert result["known_words"].numpy().tolist() == [2, 2]
+    np.testing.assert_allclose(result["embeddings"].numpy(), [[2 / np.sqrt(2), 0.0], [0.0, 3 / np.sqrt(2)]], rtol=1e-6)
+
+
 # --- Interchange files ---------------------------------------------------------------------------------------------
 
 

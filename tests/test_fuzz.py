@@ -3,6 +3,7 @@ id stays inside the vocabulary, and no pair joins two lines."""
 
 import collections
 import itertools
+import unicodedata
 
 import numpy as np
 import pytest
@@ -10,12 +11,14 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from config import TOKEN_PATTERN
+from data_pipeline.normalization import nfc
 from data_pipeline.pairs import chunk_ids, skipgram_pairs, training_batches
 from data_pipeline.tokenize import non_text_bytes, tokenize
 from data_pipeline.vocabulary import NON_TEXT_LIMIT, Vocabulary, build_vocabulary
 from errors import UserError
 
-PATTERN = r"[^\pL\pN]+"
+PATTERN = TOKEN_PATTERN
 
 # Lines as a corpus file holds them: arbitrary Unicode (encoded as UTF-8) or arbitrary bytes, invalid UTF-8
 # included. A few fixed words are mixed in so that most examples have a vocabulary with repeated words.
@@ -61,6 +64,22 @@ def test_tokens_are_clean_lowercase_words_one_row_per_line(lines):
         assert text and "\ufffd" not in text and not any(character.isspace() for character in text)
         # A token is a fixed point: tokenizing it again gives itself.
         assert tokenize(tf.constant([token]), PATTERN).to_list() == [[token]]
+
+
+# Text that NFC has work on: letters, combining marks of several classes, Hangul jamo and syllables, and the
+# starters of Indic scripts that compose with each other, in any order.
+nfc_text = st.text(st.sampled_from(
+    list("aeiouAEIOUcnsz ") + [chr(mark) for mark in (0x300, 0x301, 0x302, 0x303, 0x308, 0x323, 0x327, 0x331, 0x345)]
+    + [chr(point) for point in (0x1100, 0x1161, 0x11A8, 0xAC00, 0x0BC6, 0x0BBE, 0x0BD7, 0x0CC6, 0x0CC2, 0x0CD5,
+                                0x0DD9, 0x0DCF, 0x0DCA, 0x0915, 0x093C, 0x0928, 0x212B, 0x0344, 0x1E0A, 0x00C5)]),
+    max_size=20)
+
+
+@fuzz
+@given(st.lists(nfc_text, min_size=1, max_size=8))
+def test_nfc_equals_pythons_unicodedata_normalize(lines):
+    normalized = nfc(tf.constant([line.encode("utf-8") for line in lines])).numpy()
+    assert [line.decode("utf-8") for line in normalized] == [unicodedata.normalize("NFC", line) for line in lines]
 
 
 @fuzz

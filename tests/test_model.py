@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from data_pipeline.pairs import step_batch
 from model.neighbours import nearest_neighbours
 from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
-from model.optimizer import BatchSGD
+from model.optimizer import BatchSGD, RowBounds, bounded_rows
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 
@@ -54,6 +55,11 @@ CENTRES = tf.constant([0, 1, 2, 3, 1, 2, 3, 0, 4, 5, 6, 7, 5, 6, 7, 4] * 4)
 CONTEXTS = tf.constant([1, 2, 3, 0, 0, 1, 2, 3, 5, 6, 7, 4, 4, 5, 6, 7] * 4)
 
 
+def topic_batch(noise: tf.Tensor, weights: tf.Tensor | None = None) -> dict:
+    """The 64 topic pairs with `noise` words, as the pipeline hands a batch to the step (row counts included)."""
+    return step_batch(CENTRES, CONTEXTS, tf.ones([64]) if weights is None else weights, noise, vocabulary_size=8)
+
+
 @pytest.mark.parametrize("objective, noise", [
     (NegativeSampling(negatives=2), tf.random.stateless_uniform([64, 2], [1, 2], 0, 8, tf.int32)),
     (NegativeSampling(negatives=2), tf.constant([[0, 2, 4, 6]])),
@@ -63,11 +69,11 @@ CONTEXTS = tf.constant([1, 2, 3, 0, 0, 1, 2, 3, 5, 6, 7, 4, 4, 5, 6, 7] * 4)
 def test_each_objective_lowers_its_loss_on_a_learnable_corpus(objective, noise):
     model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
     step = make_train_step(model, objective, BatchSGD())
-    weights = tf.ones([64])
-    first = float(step(CENTRES, CONTEXTS, weights, noise, tf.constant(0.05)))
+    batch = topic_batch(noise)
+    first, finite = step(batch, tf.constant(0.05))
     for _ in range(150):
-        last = float(step(CENTRES, CONTEXTS, weights, noise, tf.constant(0.05)))
-    assert last < 0.8 * first
+        last, finite = step(batch, tf.constant(0.05))
+    assert bool(finite) and float(last) < 0.8 * float(first)
 
 
 def test_noise_words_shared_by_a_run_score_as_if_each_pair_had_drawn_them():
@@ -77,22 +83,61 @@ def test_noise_words_shared_by_a_run_score_as_if_each_pair_had_drawn_them():
     model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
     model.context_weights.assign(tf.random.stateless_normal([8, 4], [3, 4]))
     loss = NegativeSampling(negatives=2)
-    shared = loss(model, CENTRES, CONTEXTS, tf.constant([[0, 2, 4, 6]]))
-    np.testing.assert_allclose(loss(model, CENTRES, CONTEXTS, tf.tile([[0, 2, 4, 6]], [64, 1])), shared, rtol=1e-6)
-    np.testing.assert_allclose(loss(model, CENTRES, CONTEXTS, tf.tile([[0, 2, 4, 6]], [16, 1])), shared, rtol=1e-6)
-    assert not np.allclose(loss(model, CENTRES, CONTEXTS, tf.tile([[0, 2]], [64, 1])), shared)
+    shared = loss(model, topic_batch(tf.constant([[0, 2, 4, 6]])))
+    for tiled in (tf.tile([[0, 2, 4, 6]], [64, 1]), tf.tile([[0, 2, 4, 6]], [16, 1])):
+        np.testing.assert_allclose(loss(model, topic_batch(tiled)), shared, rtol=1e-6)
+    assert not np.allclose(loss(model, topic_batch(tf.tile([[0, 2]], [64, 1]))), shared)
+
+
+def test_a_noise_word_that_is_the_pairs_own_context_is_skipped_as_word2vec_does():
+    # One pair (centre 0, context 1) against noise words [1, 2] at weight 2 / 2 = 1: word 1 is its own context,
+    # so the loss is softplus(-h.w1) + softplus(h.w2) alone. With h = (1, 0), w1 = (2, 0), w2 = (0.5, 0):
+    # softplus(-2) + softplus(0.5) = 0.126928 + 0.974077 = 1.101005 (not + softplus(2) = 2.126928 more).
+    model = SkipGram(vocabulary_size=3, embedding_dim=2)
+    model.embeddings.assign([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    model.context_weights.assign([[0.0, 0.0], [2.0, 0.0], [0.5, 0.0]])
+    batch = step_batch(tf.constant([0]), tf.constant([1]), tf.ones([1]), tf.constant([[1, 2]]), vocabulary_size=3)
+    np.testing.assert_allclose(NegativeSampling(negatives=2)(model, batch), [1.101005], rtol=1e-5)
+    # It does not count towards the noise word's row either: word 1 is scored as noise by no pair.
+    assert batch["noise_pairs"].numpy().tolist() == [[0.0, 1.0]]
+
+
+def test_sampled_softmax_written_out_equals_tensorflows_and_compiles_with_xla():
+    # The same loss as tf.nn.sampled_softmax_loss (accidental hits removed: pair 0's context 2 is also drawn),
+    # with the same gradients while no bound binds, computed under XLA.
+    model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
+    model.context_weights.assign(tf.random.stateless_normal([8, 4], [3, 4]))
+    model.context_bias.assign(tf.random.stateless_normal([8], [5, 6]))
+    probabilities = np.arange(1, 9) / 36
+    sampled = tf.constant([[2, 5, 5, 7]])
+    batch = step_batch(tf.constant([0, 1, 3]), tf.constant([2, 4, 6]), tf.ones([3]), sampled, vocabulary_size=8)
+    variables = [model.embeddings, model.context_weights, model.context_bias]
+    objective = SampledSoftmax(probabilities)
+    with tf.GradientTape(persistent=True) as tape:
+        ours = tf.function(lambda: objective(model, batch), jit_compile=True)()
+        expected = 4 * probabilities
+        reference = tf.nn.sampled_softmax_loss(
+            model.context_weights, model.context_bias, tf.constant([[2], [4], [6]], tf.int64),
+            tf.gather(model.embeddings, [0, 1, 3]), num_sampled=4, num_classes=8, remove_accidental_hits=True,
+            sampled_values=(tf.constant([2, 5, 5, 7], tf.int64), tf.constant(expected[[2, 4, 6]], tf.float32)[:, None],
+                            tf.constant(expected[[2, 5, 5, 7]], tf.float32)))
+        totals = tf.reduce_sum(ours), tf.reduce_sum(reference)
+    np.testing.assert_allclose(ours, reference, rtol=1e-5)
+    for mine, theirs in zip(tape.gradient(totals[0], variables), tape.gradient(totals[1], variables)):
+        np.testing.assert_allclose(tf.convert_to_tensor(mine), tf.convert_to_tensor(theirs), rtol=1e-5, atol=1e-6)
 
 
 def test_full_softmax_gradients_written_by_hand_equal_automatic_differentiation():
     # FullSoftmax differentiates its softmax by hand (the logits' gradient comes out of the forward pass, the
-    # bias's gradient out of the same product as W's); TensorFlow's own softmax cross-entropy must agree.
+    # bias's gradient out of the same product as W's); TensorFlow's own softmax cross-entropy must agree while
+    # no row is hit by more than its bound (8 true pairs per word here, under 16).
     model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
     model.context_weights.assign(tf.random.stateless_normal([8, 4], [3, 4]))
     model.context_bias.assign(tf.random.stateless_normal([8], [5, 6]))
     pair_weights = tf.constant([1.0, 0.0, 2.0, 0.5] * 16)
     variables = [model.embeddings, model.context_weights, model.context_bias]
     with tf.GradientTape(persistent=True) as tape:
-        by_hand = tf.reduce_sum(FullSoftmax()(model, CENTRES, CONTEXTS, tf.constant([[0]])) * pair_weights)
+        by_hand = tf.reduce_sum(FullSoftmax()(model, topic_batch(tf.constant([[0]]), pair_weights)) * pair_weights)
         logits = tf.matmul(tf.gather(model.embeddings, CENTRES), model.context_weights, transpose_b=True)
         automatic = tf.reduce_sum(tf.nn.sparse_softmax_cross_entropy_with_logits(
             CONTEXTS, logits + model.context_bias) * pair_weights)
@@ -101,21 +146,81 @@ def test_full_softmax_gradients_written_by_hand_equal_automatic_differentiation(
         np.testing.assert_allclose(tf.convert_to_tensor(mine), tf.convert_to_tensor(reference), rtol=1e-5, atol=1e-6)
 
 
+def test_full_softmax_bounds_each_row_by_its_true_pairs_and_its_probability_mass():
+    # V = 2, W = 0 and a bias of 0: every pair gives p = 1/2 to both words. 40 pairs all predict word 0, with
+    # h = (1, 0) for each. Row 0: 40 true pairs and 40 x 1/2 = 20 pairs' worth of probability; its gradient,
+    # 40 x (1/2 - 1) = -20 in the first coordinate, is scaled by min(16 / 40, 10 / 20) = 0.4 to -8 (bounds 16 for
+    # true pairs, 10 for noise). Row 1: probability alone, 20 pairs' worth, gradient 40 x 1/2 = 20, scaled by
+    # 10 / 20 to 10. The bias's gradient alike.
+    model = SkipGram(vocabulary_size=2, embedding_dim=2)
+    model.embeddings.assign([[1.0, 0.0], [0.0, 0.0]])
+    batch = step_batch(tf.zeros([40], tf.int32), tf.zeros([40], tf.int32), tf.ones([40]), tf.constant([[0]]), 2)
+    with tf.GradientTape() as tape:
+        total = tf.reduce_sum(FullSoftmax(RowBounds(16.0, 10.0))(model, batch))
+    weights_gradient, bias_gradient = tape.gradient(total, [model.context_weights, model.context_bias])
+    np.testing.assert_allclose(weights_gradient, [[-8.0, 0.0], [10.0, 0.0]], rtol=1e-5)
+    np.testing.assert_allclose(bias_gradient, [-8.0, 10.0], rtol=1e-5)
+
+
+def test_a_shared_noise_row_moves_by_at_most_its_bound_in_pairs_worth():
+    # 2,048 pairs share 32 noise words at weight 15 / 32: each noise word is worth 2,048 x 15 / 32 = 960 pairs to
+    # its row, and the bound of 320 scales its gradient by 320 / 960 = 1/3. Word 0 is no pair's context.
+    model = SkipGram(vocabulary_size=40, embedding_dim=4, seed=1)
+    model.context_weights.assign(tf.random.stateless_normal([40, 4], [3, 4]))
+    centres = tf.random.stateless_uniform([2048], [5, 6], 1, 40, tf.int32)
+    contexts = tf.random.stateless_uniform([2048], [7, 8], 1, 40, tf.int32)
+    noise = tf.constant([[0] + list(range(40 - 31, 40))])
+    batch = step_batch(centres, contexts, tf.ones([2048]), noise, vocabulary_size=40)
+    assert batch["noise_pairs"][0, 0] == 2048
+
+    def noise_row_gradient(bounds: RowBounds) -> np.ndarray:
+        with tf.GradientTape() as tape:
+            total = tf.reduce_sum(NegativeSampling(15, bounds)(model, batch))
+        return tf.convert_to_tensor(tape.gradient(total, model.context_weights))[0].numpy()
+
+    unbounded = noise_row_gradient(RowBounds(1e9, 1e9))
+    np.testing.assert_allclose(noise_row_gradient(RowBounds()), unbounded / 3, rtol=1e-5)
+
+
 def test_pairs_with_weight_zero_change_nothing():
     # The padding that fills a chunk's last batch carries weight 0: a step on it leaves E, W and W's bias as they were.
     model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
     model.context_weights.assign(tf.random.stateless_normal([8, 4], [3, 4]))
     before = [variable.numpy() for variable in (model.embeddings, model.context_weights, model.context_bias)]
     step = make_train_step(model, NegativeSampling(negatives=2), BatchSGD())
-    step(CENTRES, CONTEXTS, tf.zeros([64]), tf.constant([[0, 2, 4, 6]]), tf.constant(0.05))
+    step(topic_batch(tf.constant([[0, 2, 4, 6]]), tf.zeros([64])), tf.constant(0.05))
     for old, variable in zip(before, (model.embeddings, model.context_weights, model.context_bias)):
         np.testing.assert_array_equal(old, variable.numpy())
 
 
-def test_a_row_hit_by_many_pairs_moves_by_at_most_max_row_updates_pairs_worth():
-    # Row 0 gets four gradients of 1, row 1 one, row 2 only a padding pair's zero. With a cap of 2 and
-    # learning rate 1: row 0 moves by 4 x 1 x (2 / 4) = 2, row 1 by 1 (under the cap), row 2 not at all.
+def test_a_row_read_through_its_bound_gets_its_gradient_scaled():
+    # Row 0 is read four times and row 1 once; scales 0.5 for row 0's reads and 1 for row 1's: the summed
+    # gradient of row 0 is 4 x 0.5 = 2, of row 1 is 1, and row 2, not read, gets none.
     variable = tf.Variable(tf.zeros([3, 1]))
-    gradient = tf.IndexedSlices(tf.constant([[1.0], [1.0], [1.0], [1.0], [1.0], [0.0]]), tf.constant([0, 0, 0, 0, 1, 2]))
-    BatchSGD(max_row_updates=2).apply([gradient], [variable], tf.constant(1.0), tf.constant(5.0))
-    np.testing.assert_allclose(variable.numpy(), [[-2.0], [-1.0], [0.0]])
+    with tf.GradientTape() as tape:
+        rows = bounded_rows(variable, tf.constant([0, 0, 0, 0, 1]), tf.constant([0.5, 0.5, 0.5, 0.5, 1.0]))
+        total = tf.reduce_sum(rows + 1.0)
+    np.testing.assert_allclose(tf.convert_to_tensor(tape.gradient(total, variable)), [[2.0], [1.0], [0.0]])
+
+
+@pytest.mark.parametrize("true_pairs, noise_pairs, learning_rate, scale", [
+    (8.0, 0.0, 0.025, 1.0),  # Within both bounds: unchanged.
+    (64.0, 0.0, 0.025, 0.25),  # 64 true pairs: 16 / 64.
+    (0.0, 960.0, 0.025, 1 / 3),  # Noise alone: 320 / 960.
+    (32.0, 960.0, 0.025, 1 / 3),  # Both over: the smaller factor, min(16 / 32, 320 / 960), for the whole row.
+    (16.0, 0.0, 0.05, 0.5),  # Twice the rate, half the bound: 8 / 16.
+    (0.0, 320.0, 0.0125, 1.0),  # Below the default rate the bounds stay as they are.
+])
+def test_row_bounds_give_one_factor_per_row(true_pairs, noise_pairs, learning_rate, scale):
+    assert float(RowBounds().scale(tf.constant(true_pairs), tf.constant(noise_pairs), learning_rate)) == \
+        pytest.approx(scale)
+
+
+def test_a_value_that_is_not_finite_is_reported_by_the_step():
+    model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
+    step = make_train_step(model, NegativeSampling(negatives=2), BatchSGD())
+    batch = topic_batch(tf.constant([[0, 2, 4, 6]]))
+    assert bool(step(batch, tf.constant(0.025))[1])
+    model.embeddings.assign(tf.tensor_scatter_nd_update(model.embeddings, [[3]], [[float("nan")] * 4]))
+    loss, finite = step(batch, tf.constant(0.025))
+    assert not bool(finite) and np.isnan(float(loss))

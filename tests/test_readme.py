@@ -7,6 +7,8 @@ import pytest
 from conftest import run_script
 from readme_flag_tables import REGENERATE, SCRIPTS, flag_parser, flag_table, readme_table
 
+from config import TOKEN_PATTERN
+
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_the_readmes_flag_table_is_the_parsers(script):
@@ -43,7 +45,7 @@ def test_the_defaults_shown_are_the_configs():
     for invocation, default in [("--dim D", "100"), ("--min-count N", "5"), ("--sample T", "0.001"),
                                 ("--max-vocab-memory N", "10,000,000"), ("--corpus PATH [PATH ...]",
                                                                          "the embedded WordNet glosses"),
-                                ("--token-pattern REGEX", r"[^\pL\pN]+"), ("--loss {negative,sampled,full}", "negative"),
+                                ("--token-pattern REGEX", TOKEN_PATTERN), ("--loss {negative,sampled,full}", "negative"),
                                 ("--model-dir DIR", "runs/default")]:
         assert entries[invocation].endswith(f"(default: {default})"), (invocation, entries[invocation])
     assert entries["--debug"] == "show full tracebacks instead of one-line errors"  # A switch: no default shown.

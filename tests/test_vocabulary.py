@@ -5,11 +5,12 @@ import collections
 import pytest
 import tensorflow as tf
 
+from config import TOKEN_PATTERN
 from data_pipeline.tokenize import standardize, tokenize
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary, prune_rarest
 from errors import UserError
 
-PATTERN = r"[^\pL\pN]+"
+PATTERN = TOKEN_PATTERN
 
 
 def lines(*texts: str) -> tf.data.Dataset:

@@ -10,6 +10,7 @@ temporary directory of their own, as TensorFlow's multi-worker guide recommends,
 
 import contextlib
 import dataclasses
+import math
 import os
 import pathlib
 import tempfile
@@ -22,12 +23,13 @@ from data_pipeline.sources import corpus_lines
 from data_pipeline.vocabulary import Vocabulary, unigram_probabilities
 from errors import UserError
 from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
-from model.optimizer import BatchSGD
+from model.optimizer import BatchSGD, RowBounds
 from model.replica_exchange import ChangedRows, Collectives, ReplicaExchange
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
 from training.distributed import Distribution, agree_with_chief, lost_workers_named, worker_vocabulary
+from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
 from training.reporting import ProgressReporter
@@ -53,16 +55,41 @@ def corpus_from(config: Config) -> tf.data.Dataset:
 
 def objective_for(config: Config, vocabulary: Vocabulary):
     """The objective and the shape of the noise words each batch brings it: (objective, [groups, k])."""
+    bounds = RowBounds(config.training.max_row_updates, config.training.max_noise_row_updates)
     if config.training.loss == "negative":
-        shared = min(config.data.shared_noise_words, len(vocabulary))
-        noise_shape = (1, shared) if shared else (config.training.batch_size, config.data.negatives)
-        return NegativeSampling(config.data.negatives), noise_shape
+        return NegativeSampling(config.data.negatives, bounds), negative_sampling_noise_shape(config, len(vocabulary))
     if config.training.loss == "sampled":
         noise = unigram_probabilities(vocabulary, NOISE_POWER)
-        return SampledSoftmax(noise), (1, min(config.training.sampled_classes, len(vocabulary)))
+        return SampledSoftmax(noise, bounds), (1, sampled_classes(config, len(vocabulary)))
     if config.training.loss == "full":
-        return FullSoftmax(), (1, 1)
+        return FullSoftmax(bounds), (1, 1)
     raise UserError(f"unknown --loss {config.training.loss!r}: choose negative, sampled or full")
+
+
+def negative_sampling_noise_shape(config: Config, vocabulary_size: int) -> tuple[int, int]:
+    """[groups, K] noise words per batch for negative sampling: [batch, negatives] with --shared-noise-words 0
+    (fresh ones per pair), else [1, K] shared by the batch, K at least --shared-noise-words and enough that one
+    noise word stands for at most `max_noise_row_updates` pairs' worth (batch x negatives / K): 32 at the
+    defaults, 96 with --negatives 15. With fewer, every centre word of the batch is pushed by the same few
+    noise words, and the vectors collapse (gcide, --negatives 15 and 32 noise words: analogy 0.071, not 0.224)."""
+    data, training = config.data, config.training
+    if not data.shared_noise_words:
+        return training.batch_size, data.negatives
+    needed = math.ceil(training.batch_size * data.negatives / training.max_noise_row_updates)
+    return 1, min(max(data.shared_noise_words, needed), vocabulary_size)
+
+
+# The default's 2,048 pairs share 256 sampled words: about 8 pairs per word.
+PAIRS_PER_SAMPLED_WORD = 8
+
+
+def sampled_classes(config: Config, vocabulary_size: int) -> int:
+    """The words the sampled softmax draws per batch: at least `sampled_classes`, and one per 8 pairs of the
+    batch. Its rare sampled words take most of each pair's probability (their importance weights are large), so
+    with fewer the batch's pairs all pull the same few rows and E at once: at 8,192 pairs and 256 words the loss
+    rose instead of falling (tests/test_stability.py)."""
+    needed = math.ceil(config.training.batch_size / PAIRS_PER_SAMPLED_WORD)
+    return min(max(config.training.sampled_classes, needed), vocabulary_size)
 
 
 def number(variable: tf.Variable) -> int | float:
@@ -107,7 +134,7 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
 
         with strategy.scope():
             model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
-            optimizer, progress = BatchSGD(config.training.max_row_updates), Progress()
+            optimizer, progress = BatchSGD(), Progress()
             variables = [model.embeddings, model.context_weights, model.context_bias]
             changed_rows = ChangedRows(variables) if replicas > 1 else None
             exchange = ReplicaExchange(strategy, Collectives(replicas), changed_rows)
@@ -136,7 +163,10 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
         training_log = TrainingLog(directory.logs, vocabulary, config, number(progress.words_done)) \
             if distribution.is_chief else None
 
+        guard = DivergenceGuard(config, str(directory.root), variables)
+
         def save() -> None:
+            guard.check_state(number(progress.step), manager.latest_checkpoint)  # Never a checkpoint of non-finite values.
             manager.save(checkpoint_number=number(progress.step))
             saved["step"] = number(progress.step)
 
@@ -191,6 +221,10 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
                         f"step {number(progress.step):,} in {manager.latest_checkpoint}")
                     return finish(stop_request.signal_name or "SIGTERM")
                 step = number(progress.step)
+                if trained.diverged:
+                    if training_log:
+                        training_log.close()
+                    raise guard.step_diverged(step + 1, trained.diverged_loss, manager.latest_checkpoint)
                 exchanged["rows"] += trained.rows_exchanged
                 exchanged["steps"] += trained.steps
                 if trained.steps and (crossed(before, step, config.training.log_every) or reporter.due()):

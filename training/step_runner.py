@@ -6,12 +6,16 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from data_pipeline.pairs import STEP_INPUTS
 from model.replica_exchange import ReplicaExchange
 from training.checkpoints import Progress
 
 # What each replica brings to a meeting, in this order: its local steps, summed loss, pairs and corpus words
-# since the last meeting, where it stands (the chunk and batch of its last step), and whether it was asked to stop.
-LOCAL = ("steps", "loss", "pairs", "words", "chunk", "batch", "stop")
+# since the last meeting, where it stands (the chunk and batch of its last step), whether it was asked to stop,
+# and whether its last step was not finite (and that step's loss).
+LOCAL = ("steps", "loss", "pairs", "words", "chunk", "batch", "stop", "diverged", "diverged_loss")
+# What one call returns, in this order.
+SUMMARY = ("steps", "loss", "pairs", "words", "stop", "epoch_over", "rows_exchanged", "diverged", "diverged_loss")
 
 
 def linear_decay(start: float, floor_ratio: float, total_words: float) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -35,6 +39,8 @@ class Trained:
     stopped: bool  # some replica was asked to stop: no step was taken
     epoch_over: bool  # every replica's batches ran out
     rows_exchanged: float  # changed rows that the replicas sent each other
+    diverged: bool = False  # a replica's step had a loss or an update that was not finite: the run must stop
+    diverged_loss: float = float("nan")  # that step's loss
 
 
 def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, progress: Progress,
@@ -46,7 +52,9 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
     Each replica trains on its own batches, and the replicas meet (`exchange.meet`) whenever the step count
     reaches a multiple of `sync_every`, when their batches run out, and at the end of the call, so the copies
     are identical whenever Python sees them. `stop` (this worker's stop request) is shared first: if any
-    worker asks to stop, no step is taken and all of them learn it together.
+    worker asks to stop, no step is taken and all of them learn it together. A step whose loss or updates are
+    not finite ends the replica's local steps at once (it is not counted as trained), and after the meeting every
+    replica stops (`diverged`): no checkpoint may hold what it did (training/guard.py).
 
     A Python loop around each step costs about as much as the step itself at word2vec's batch sizes;
     here the loop is a graph loop, and Python only sees the run every few dozen steps.
@@ -63,23 +71,27 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
         words_done = tf.cast(progress.words_done, tf.float32)
         tally = tf.concat([tf.zeros([4]), [tf.cast(progress.chunk, tf.float32), -1.0]], axis=0)
         sums = tf.constant([1.0, 1.0, 1.0, 1.0, 0.0, 0.0])  # steps, loss, pairs, words add up; the place is replaced
+        loss, finite = tf.constant(float("nan")), tf.constant(True)
         for _ in tf.range(steps):
             next_batch = iterator.get_next_as_optional()
             if not next_batch.has_value():
                 break
             batch_data = next_batch.get_value()
             # Between meetings a replica sees only its own words; all replicas read about as many.
-            loss = train_step(batch_data["centres"], batch_data["contexts"], batch_data["weights"], batch_data["noise"],
-                              learning_rate(words_done + replicas * tally[3]))
+            loss, finite = train_step({key: batch_data[key] for key in STEP_INPUTS},
+                                      learning_rate(words_done + replicas * tally[3]))
+            if not finite:
+                break
             pairs = tf.reduce_sum(batch_data["weights"])
             tally = tally * sums + tf.stack([1.0, loss * pairs, pairs, tf.cast(batch_data["words"], tf.float32),
                                              tf.cast(batch_data["chunk"], tf.float32),
                                              tf.cast(batch_data["batch"], tf.float32)])
-        return tf.cast(tf.concat([tally, [tf.cast(stop, tf.float32)]], axis=0), tf.float64)
+        flags = tf.stack([tf.cast(stop, tf.float32), tf.cast(tf.logical_not(finite), tf.float32), loss])
+        return tf.cast(tf.concat([tally, flags], axis=0), tf.float64)
 
     def record(everyone: tf.Tensor) -> tf.Tensor:
         """Counts a round of steps that all replicas met after (`everyone`: their LOCAL vectors) in the progress,
-        identically on every replica; returns the round's steps, summed loss, pairs, words and stop requests."""
+        identically on every replica; returns the round's SUMMARY (epoch over and rows exchanged left at 0)."""
         totals = dict(zip(LOCAL, tf.unstack(everyone, axis=1)))
         taken = tf.cast(tf.reduce_max(totals["steps"]), tf.int64)
         progress.step.assign_add(taken)
@@ -93,16 +105,19 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
             # Replicas step in lockstep through their own streams: the batches done in this epoch locate
             # every replica's position.
             progress.batch.assign_add(taken)
+        diverged = tf.reduce_sum(totals["diverged"])
+        # The loss of the first replica whose step was not finite (nan if none was).
+        diverged_loss = tf.gather(totals["diverged_loss"], tf.argmax(totals["diverged"]))
         return tf.stack([tf.cast(taken, tf.float64), tf.reduce_sum(totals["loss"]), tf.reduce_sum(totals["pairs"]),
-                         tf.reduce_sum(totals["words"]), tf.reduce_sum(totals["stop"])])
+                         tf.reduce_sum(totals["words"]), tf.reduce_sum(totals["stop"]), tf.constant(0.0, tf.float64),
+                         tf.constant(0.0, tf.float64), diverged, diverged_loss])
 
     def replica_stop(stop: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(exchange.collectives.gather(stop, "stop"))
 
     @tf.function
     def run(iterators, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
-        # steps, loss, pairs, words, stop requests, epoch over, rows exchanged
-        summary = tf.zeros([7], tf.float64)
+        summary = tf.zeros([len(SUMMARY)], tf.float64)
         stopped = exchange.first(strategy.run(replica_stop, args=(stop,)))
         done = tf.constant(0, tf.int64)
         while stopped == 0 and done < steps:
@@ -112,18 +127,23 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
             local = strategy.run(local_steps, args=(iterators, round_steps, stop))
             everyone, rows_exchanged = exchange.meet(local)
             result = record(everyone)
-            summary += tf.concat([result, [0.0, rows_exchanged]], axis=0)
+            summary += result + tf.one_hot(SUMMARY.index("rows_exchanged"), len(SUMMARY), rows_exchanged, 0.0,
+                                           dtype=tf.float64)
             done += tf.cast(result[0], tf.int64)
+            if result[SUMMARY.index("diverged")] > 0:
+                break
             # The batches of every replica ran out: the epoch is over.
             if result[0] < tf.cast(round_steps, tf.float64):
-                summary = tf.tensor_scatter_nd_update(summary, [[5]], tf.ones([1], tf.float64))
+                summary = tf.tensor_scatter_nd_update(summary, [[SUMMARY.index("epoch_over")]], tf.ones([1], tf.float64))
                 break
-        return tf.tensor_scatter_nd_update(summary, [[4]], [stopped])
+        return tf.tensor_scatter_nd_update(summary, [[SUMMARY.index("stop")]], [stopped])
 
     def call(iterators, steps: int, stop: bool) -> Trained:
         result = run(tuple(iterators), tf.constant(steps, tf.int64), tf.constant(float(stop), tf.float64)).numpy()
-        steps_taken, loss, pairs, words, stopped, epoch_over, rows_exchanged = result.tolist()
-        return Trained(int(steps_taken), loss / pairs if pairs else float("nan"), words, stopped > 0, epoch_over > 0,
-                       rows_exchanged)
+        summary = dict(zip(SUMMARY, result.tolist()))
+        pairs = summary["pairs"]
+        return Trained(int(summary["steps"]), summary["loss"] / pairs if pairs else float("nan"), summary["words"],
+                       summary["stop"] > 0, summary["epoch_over"] > 0, summary["rows_exchanged"],
+                       summary["diverged"] > 0, summary["diverged_loss"])
 
     return call

@@ -8,6 +8,7 @@ import argparse
 import dataclasses
 import json
 import math
+import pathlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,10 @@ class DataConfig:
             (batch x negatives / K: 96 with --negatives 15). 0 draws `negatives` fresh noise words per pair, as
             word2vec does (the updates are still summed per batch and bounded per row).
         lines_per_chunk: lines turned into pairs together, then shuffled among themselves.
+        update_vocab: this run starts a new round on the given corpus, continuing the trained model in the model
+            directory: counts are merged, new words reaching `min_count` get rows after the existing ones.
+        keep_vocab: this run starts a new round on the given corpus with the vocabulary unchanged (new words are
+            ignored). Both are per run: a saved config never carries them into the next run.
     """
 
     corpus: list[str] = field(default_factory=list, metadata=flag(
@@ -104,6 +109,12 @@ class DataConfig:
         "weighted negatives/K (more when the batch needs them); 0: --negatives fresh ones per pair, as word2vec draws "
         "them", metavar="K"))
     lines_per_chunk: int = 2048
+    update_vocab: bool = field(default=False, metadata=flag(
+        "--update-vocab", "with a trained --model-dir and another --corpus: continue training on it (a new round), "
+        "its new words added after the existing ones", action="store_true", shown_default="off"))
+    keep_vocab: bool = field(default=False, metadata=flag(
+        "--keep-vocab", "the same with the vocabulary unchanged: the new corpus's new words are ignored",
+        action="store_true", shown_default="off"))
 
 
 @dataclass
@@ -120,6 +131,51 @@ class ModelConfig:
 
 
 LOSSES = ["negative", "sampled", "full"]
+# The scores logged at each epoch end that --keep-best and --early-stop can follow.
+MEAN_LOSS_SCORE = "epoch/mean_loss"  # the only one where lower is better
+ANALOGY_SCORE = "eval/analogy"
+
+
+def similarity_score(path: str) -> str:
+    """The scalar a word-pairs file's Spearman correlation is logged as: `eval/<file name without extension>`."""
+    return f"eval/{pathlib.PurePath(path).stem}"
+
+
+@dataclass
+class Round:
+    """One round of training as config.json records it: the first trains a new model, each later one continues it
+    on other text (`--update-vocab` or `--keep-vocab`). The last round is the one the model directory trains now.
+
+    Attributes:
+        kind: `new` (the first round), `update-vocab` or `keep-vocab`.
+        corpus: the text files or globs the round trains on, as given (empty: the embedded corpus, or TFDS).
+        tfds_name: the TFDS dataset it trains on instead, with `tfds_split` and `tfds_feature`.
+        corpus_words: the round's corpus words that are in the vocabulary, per epoch: its learning rate decays
+            over this many words times `epochs`.
+        vocabulary_size: V once the round started.
+        words_added: words the round added to the vocabulary (all of them in the first round).
+        epochs: passes over the round's corpus.
+        learning_rate: the round's starting learning rate.
+        start_step: the step count when the round started (the step count runs on across rounds).
+        end_step: the step count when it finished its epochs; -1 until then.
+        started: when it started (ISO 8601, local time); empty where unknown.
+        finished: when it finished; empty until then.
+    """
+
+    kind: str = "new"
+    corpus: list[str] = field(default_factory=list)
+    tfds_name: str = ""
+    tfds_split: str = "train"
+    tfds_feature: str = "text"
+    corpus_words: int = 0
+    vocabulary_size: int = 0
+    words_added: int = 0
+    epochs: int = 0
+    learning_rate: float = 0.0
+    start_step: int = 0
+    end_step: int = -1
+    started: str = ""
+    finished: str = ""
 
 
 @dataclass
@@ -142,8 +198,14 @@ class TrainingConfig:
         checkpoint_every: steps between checkpoints.
         checkpoints_to_keep: how many of the latest checkpoints stay on disk.
         log_every: steps between progress lines and loss summaries.
-        probe_words: words whose nearest neighbours are shown after training and in TensorBoard after each epoch.
-        probe_neighbours: neighbours per probe word in TensorBoard's TEXT tab.
+        probe_words: words whose nearest neighbours are shown after training and in TensorBoard after each epoch;
+            when none is in the vocabulary, a few frequent words stand in for them (and the run says so).
+        probe_neighbours: neighbours listed per probe word, after training and in TensorBoard's TEXT tab (0: none).
+        eval_analogies: a questions-words.txt-style file scored at each epoch end (`eval/analogy`; "": none).
+        eval_similarity: word-pair files scored at each epoch end (`eval/<file stem>`, Spearman).
+        keep_best: a score logged at each epoch end (`eval/analogy`, `eval/<file stem>` or `epoch/mean_loss`);
+            the checkpoint of the epoch where it is best is also kept, in model_dir/best ("": none).
+        early_stop: stop after this many epochs in a row without a better `keep_best` score (0: never).
         projector_rows: rows of E (the most frequent words) shown in TensorBoard's projector; the plugin's
             own limit is 100,000.
         distribute: `auto` (multi-worker when TF_CONFIG lists several workers, else one process), `none`,
@@ -151,6 +213,12 @@ class TrainingConfig:
             this machine's GPUs); each replica trains on batches of `batch_size` pairs.
         sync_every: with several replicas, steps each replica trains on its own batches between two exchanges of
             the rows they changed (model/replica_exchange.py); 1 exchanges after every step.
+        init_vectors: a word2vec file (text or binary) whose vectors start E's rows of the words it holds, for a
+            new model.
+        lock_init_vectors: keep the rows started from `init_vectors` fixed while the rest trains (gensim's lockf).
+        update_learning_rate: the starting learning rate of a round started with --update-vocab or --keep-vocab
+            when --learning-rate is not given (measured: see docs/continuing.md).
+        rounds: the rounds of training so far, the current one last (see `Round`); written by training.
     """
 
     loss: str = field(default="negative", metadata=flag(
@@ -171,10 +239,26 @@ class TrainingConfig:
         "--checkpoint-every", "steps between checkpoints (the last 3 are kept, and one at the end)", metavar="N"))
     checkpoints_to_keep: int = 3
     log_every: int = field(default=200, metadata=flag(
-        "--log-every", "steps between progress lines and TensorBoard loss points", type=whole_number_between(1, 10**9),
+        "--log-every", "steps between progress lines and TensorBoard loss points (each epoch's end also gets one)",
+        type=whole_number_between(1, 10**9), metavar="N"))
+    probe_words: list[str] = field(default_factory=lambda: ["king", "water", "music", "horse"], metadata=flag(
+        "--probe-words", "words whose nearest neighbours are shown after each epoch (TEXT tab) and at the end; when "
+        "none is in the vocabulary, four frequent words stand in, and the run says so", nargs="+", metavar="WORD"))
+    probe_neighbours: int = field(default=8, metadata=flag(
+        "--probe-neighbours", "neighbours listed per probe word (0: none)", type=whole_number_between(0, 10**6),
         metavar="N"))
-    probe_words: list[str] = field(default_factory=lambda: ["king", "water", "music", "horse"])
-    probe_neighbours: int = 8
+    eval_analogies: str = field(default="", metadata=flag(
+        "--eval-analogies", "an analogy file (questions-words.txt format) scored at each epoch end: eval/analogy",
+        metavar="FILE"))
+    eval_similarity: list[str] = field(default_factory=list, metadata=flag(
+        "--eval-similarity", "word-pair files (word<TAB>word<TAB>score) scored at each epoch end: "
+        "eval/<file name without extension> (Spearman)", nargs="+", metavar="FILE"))
+    keep_best: str = field(default="", metadata=flag(
+        "--keep-best", "also keep the checkpoint of the epoch with the best value of this score (eval/analogy, "
+        "eval/<file name> or epoch/mean_loss, lowest) in model_dir/best", metavar="SCORE"))
+    early_stop: int = field(default=0, metadata=flag(
+        "--early-stop", "stop after this many epochs in a row without a better --keep-best score (0: never)",
+        type=whole_number_between(0, 10**6), metavar="EPOCHS"))
     projector_rows: int = field(default=10_000, metadata=flag(
         "--projector-rows", "most frequent words shown in TensorBoard's projector (1 to 100,000, the plugin's limit)",
         type=whole_number_between(1, 100_000), metavar="N"))
@@ -185,6 +269,40 @@ class TrainingConfig:
     sync_every: int = field(default=256, metadata=flag(
         "--sync-every", "with several workers or devices: steps between exchanges of the changed rows",
         type=whole_number_between(1, 10**9), metavar="N"))
+    init_vectors: str = field(default="", metadata=flag(
+        "--init-vectors", "a word2vec file (text or binary) whose vectors start a new model's E for the words it "
+        "holds", metavar="FILE"))
+    lock_init_vectors: bool = field(default=False, metadata=flag(
+        "--lock-init-vectors", "keep the rows --init-vectors set fixed while the rest trains (gensim's lockf)",
+        action="store_true", shown_default="off"))
+    update_learning_rate: float = 0.025
+    rounds: list[Round] = field(default_factory=list)
+
+    def __post_init__(self):
+        # From config.json the rounds arrive as dicts; a record with unknown fields is a TypeError, which the
+        # model directory reports as a config this version cannot read.
+        self.rounds = [record if isinstance(record, Round) else Round(**record) for record in self.rounds]
+
+    def score_names(self) -> list[str]:
+        """The scores logged at each epoch end: the mean loss, then one per evaluation file."""
+        names = [MEAN_LOSS_SCORE] + ([ANALOGY_SCORE] if self.eval_analogies else [])
+        return names + [similarity_score(path) for path in self.eval_similarity]
+
+    def check_scores(self) -> None:
+        """Refuses evaluation files that would log under one name, and a --keep-best or --early-stop that has
+        no score to follow."""
+        names = self.score_names()
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise UserError(f"two evaluation files would both log {repeated[0]} (a word-pairs file logs "
+                            "eval/<its name without extension>): rename one")
+        if self.keep_best and self.keep_best not in names:
+            more = "" if len(names) > 1 else " (--eval-analogies and --eval-similarity add eval/ scores)"
+            raise UserError(f"--keep-best {self.keep_best} is not a score this run logs: choose "
+                            f"{', '.join(names)}{more}")
+        if self.early_stop and not self.keep_best:
+            raise UserError("--early-stop needs --keep-best SCORE, the score it waits to improve "
+                            "(e.g. --keep-best eval/analogy with --eval-analogies FILE)")
 
 
 @dataclass
@@ -199,11 +317,14 @@ class Config:
     @classmethod
     def from_json(cls, text: str) -> "Config":
         saved = json.loads(text)
-        return cls(
+        config = cls(
             data=DataConfig(**saved["data"]),
             model=ModelConfig(**saved["model"]),
             training=TrainingConfig(**saved["training"]),
         )
+        if not config.training.rounds:  # Written before rounds were recorded: its one round trains data's corpus.
+            config.training.rounds = [first_round(config)]
+        return config
 
     def validate(self) -> None:
         """Raises a UserError naming the first value that cannot work (a size of 0, a negative rate, text where
@@ -224,6 +345,21 @@ class Config:
             raise UserError("--negatives must be at least 1 with --loss negative (or choose --loss sampled or full)")
         if self.data.corpus and self.data.tfds_name:
             raise UserError("--corpus and --tfds both name a corpus: give only one of them")
+        if self.data.update_vocab and self.data.keep_vocab:
+            raise UserError("--update-vocab adds the new corpus's words and --keep-vocab ignores them: "
+                            "give one of them")
+        if self.training.lock_init_vectors and not self.training.init_vectors:
+            raise UserError("--lock-init-vectors keeps the rows that --init-vectors sets: give --init-vectors FILE too")
+        self.training.check_scores()
+
+
+def first_round(config: Config, started: str = "") -> Round:
+    """The record of a model's first round: it trains the config's corpus from step 0."""
+    data, training = config.data, config.training
+    return Round(kind="new", corpus=list(data.corpus), tfds_name=data.tfds_name, tfds_split=data.tfds_split,
+                 tfds_feature=data.tfds_feature, vocabulary_size=config.model.vocabulary_size,
+                 words_added=config.model.vocabulary_size, epochs=training.epochs,
+                 learning_rate=training.learning_rate, started=started)
 
 
 # Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change.
@@ -231,7 +367,12 @@ MODEL_DEFINING_FIELDS = {
     "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab",
              "max_vocab_memory"],
     "model": ["embedding_dim"],
+    "training": ["lock_init_vectors"],
 }
+# The fields that name the text a round trains on: another value starts a new round (--update-vocab or --keep-vocab).
+CORPUS_FIELDS = ["corpus", "tfds_name", "tfds_split", "tfds_feature"]
+# Fields that ask for something of one run only: a saved config's values are not carried into the next run.
+PER_RUN_FIELDS = {"data": ["update_vocab", "keep_vocab"]}
 
 
 def at_least(lowest: float) -> tuple:
@@ -261,6 +402,7 @@ LIMITS = {
     ("training", "epochs"): at_least(1),
     ("training", "batch_size"): at_least(1),
     ("training", "learning_rate"): more_than(0),
+    ("training", "update_learning_rate"): more_than(0),
     ("training", "min_learning_rate_ratio"): between(0, 1),
     ("training", "max_row_updates"): more_than(0),
     ("training", "max_noise_row_updates"): more_than(0),
@@ -271,6 +413,7 @@ LIMITS = {
     ("training", "log_every"): at_least(1),
     ("training", "sync_every"): at_least(1),
     ("training", "probe_neighbours"): at_least(0),
+    ("training", "early_stop"): at_least(0),
     ("training", "projector_rows"): between(1, 100_000),
 }
 
@@ -285,6 +428,10 @@ def check_type(value: Any, field: dataclasses.Field, section: str) -> None:
     """A config.json edited by hand can hold text where a number belongs; say so instead of failing later."""
     if field.type is float:
         valid = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    elif field.type is bool:
+        valid = isinstance(value, bool)
+    elif field.type == list[Round]:
+        valid = isinstance(value, list) and all(isinstance(item, Round) for item in value)
     elif field.type is int:
         valid = isinstance(value, int) and not isinstance(value, bool)
     elif field.type is str:
@@ -292,5 +439,6 @@ def check_type(value: Any, field: dataclasses.Field, section: str) -> None:
     else:  # list[str]
         valid = isinstance(value, list) and all(isinstance(item, str) for item in value)
     if not valid:
-        kind = {float: "a finite number", int: "a whole number", str: "text"}.get(field.type, "a list of text")
+        kind = {float: "a finite number", int: "a whole number", str: "text", bool: "true or false"}.get(
+            field.type, "a list of text")
         raise UserError(f"{setting_name(section, field.name)} must be {kind}, not {value!r}")

@@ -17,10 +17,9 @@ import sys
 
 from cli import FlagParser, import_tensorflow_quietly, run_entry_point
 from errors import UserError
+from evaluation import ANALOGY_RESTRICT_VOCAB, SIMILARITY_RESTRICT_VOCAB
 from evaluation.data_files import ANALOGIES, SIMLEX999, WORDSIM353
 
-ANALOGY_RESTRICT_VOCAB = 30000  # the words searched for analogy answers: the most frequent 30k, as usually reported
-SIMILARITY_RESTRICT_VOCAB = 300000  # gensim's default for evaluate_word_pairs
 NEIGHBOURS = 8  # neighbours shown per --neighbours word
 
 
@@ -28,9 +27,11 @@ def flag_parser() -> argparse.ArgumentParser:
     parser = FlagParser(description=__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model-dir", metavar="DIR",
-                        help="a model directory trained by train.py (E from its latest checkpoint)")
+                        help="a model directory trained by train.py (E from its latest checkpoint, or see --checkpoint)")
     source.add_argument("--vectors", metavar="PATH",
-                        help="a word2vec text file of vectors, e.g. gensim's save_word2vec_format")
+                        help="a word2vec file of vectors (text or binary), e.g. gensim's save_word2vec_format")
+    parser.add_argument("--checkpoint", choices=["latest", "best"], default="latest",
+                        help="with --model-dir: latest, or best (the best epoch's, kept by train.py --keep-best)")
     analogies = parser.add_argument("--analogies", metavar="PATH",
                                     help="an analogy file in questions-words.txt format")
     similarity = parser.add_argument("--similarity", nargs="+", metavar="PATH",
@@ -81,7 +82,8 @@ def run(flags: argparse.Namespace) -> int:
     analogies, similarity = flags.analogies, flags.similarity or []
     if not (analogies or similarity or flags.neighbours):
         analogies, similarity = default_files()
-    vectors = load_model_directory(flags.model_dir) if flags.model_dir else load_word2vec_text(flags.vectors)
+    vectors = (load_model_directory(flags.model_dir, flags.checkpoint) if flags.model_dir
+               else load_word2vec_text(flags.vectors))
     lookup = "exact" if flags.exact_lookup else "standardized"
     print(f"vectors: {flags.model_dir or flags.vectors} ({len(vectors.words):,} words, dimension {vectors.dim}; "
           f"words looked up {'exactly as given' if flags.exact_lookup else 'lowercased and NFC-normalised, as in training'})")

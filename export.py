@@ -2,6 +2,7 @@
 
     python export.py --model-dir runs/default --export-dir exports/word2vec
     python export.py --model-dir runs/default --export-dir exports/files --format word2vec tsv
+    python export.py --model-dir runs/default --export-dir exports/best --checkpoint best   # after --keep-best
 
 Writes `EXPORT_DIR/<version>/` (TF Serving's layout; the version defaults to the checkpoint's training step)
 atomically: a model server watching EXPORT_DIR never sees half an export. An existing version is kept unless
@@ -19,11 +20,13 @@ from exporting import FORMATS
 def flag_parser() -> argparse.ArgumentParser:
     parser = FlagParser(description=__doc__)
     parser.add_argument("--model-dir", default="runs/default", metavar="DIR",
-                        help="the directory train.py wrote; its latest checkpoint is read")
+                        help="the directory train.py wrote; its latest checkpoint is read (see --checkpoint)")
     parser.add_argument("--export-dir", required=True, metavar="BASE",
                         help="the export goes to BASE/<version>/, TF Serving's layout")
     version = parser.add_argument("--version", type=int, metavar="N", help="the version directory's number")
     version.shown_default = "the checkpoint's training step"
+    parser.add_argument("--checkpoint", choices=["latest", "best"], default="latest",
+                        help="latest, or best: the best epoch's, kept by train.py --keep-best")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing BASE/<version>/ (refused otherwise)")
     parser.add_argument("--format", nargs="+", choices=FORMATS, default=["savedmodel"], dest="formats",
@@ -47,11 +50,12 @@ def run(flags: argparse.Namespace) -> int:
     from exporting.export_directory import write_export
     from exporting.trained_embeddings import read_trained_embeddings
 
-    trained = read_trained_embeddings(pathlib.Path(flags.model_dir))
+    trained = read_trained_embeddings(pathlib.Path(flags.model_dir), flags.checkpoint)
     version = trained.step if flags.version is None else flags.version
     path = write_export(trained, pathlib.Path(flags.export_dir), version, flags.formats, flags.overwrite,
                         flags.exact_lookup)
-    print(f"exported E ({len(trained.words):,} words x {trained.embedding_dim}, step {trained.step:,}) "
+    which = "the best epoch's checkpoint, " if flags.checkpoint == "best" else ""
+    print(f"exported E ({len(trained.words):,} words x {trained.embedding_dim}, {which}step {trained.step:,}) "
           f"as {', '.join(flags.formats)} to {path}")
     return 0
 

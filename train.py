@@ -31,9 +31,9 @@ def flag_parser() -> argparse.ArgumentParser:
             if "flag" not in field.metadata:
                 continue
             options = {key: value for key, value in field.metadata.items() if key not in ("flag", "shown_default")}
-            if "nargs" not in options:
+            if "nargs" not in options and "action" not in options:
                 options.setdefault("type", field.type)
-            if "choices" not in options:  # Without a metavar argparse would show the destination, DATA.MIN_COUNT.
+            if "choices" not in options and "action" not in options:  # Else argparse shows DATA.MIN_COUNT.
                 options.setdefault("metavar", field.metadata["flag"].lstrip("-").upper().replace("-", "_"))
             action = parser.add_argument(field.metadata["flag"], dest=f"{section.name}.{field.name}",
                                          default=argparse.SUPPRESS, **options)
@@ -43,8 +43,8 @@ def flag_parser() -> argparse.ArgumentParser:
                         help="stop after this many steps in this run; running again continues (0: no limit)")
     parser.add_argument("--metrics-file", metavar="PATH",
                         help="also write this run's steps, words and training seconds as JSON to PATH")
-    parser.add_argument("--neighbours", type=int, default=8, metavar="N",
-                        help="neighbours printed per probe word at the end")
+    # Renamed: `--neighbours` means words in evaluate.py; here the count is --probe-neighbours (see run()).
+    parser.add_argument("--neighbours", nargs="*", metavar="N", help=argparse.SUPPRESS)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks instead of one-line errors")
     return parser
 
@@ -67,15 +67,22 @@ def main() -> int:
 
 def run(flags: argparse.Namespace) -> int:
     from training.model_directory import ModelDirectory, resolved_config
+    from training.rounds import check_request, finish_committed_update
 
     if flags.max_steps < 0:
         raise UserError("--max-steps must be 0 (no limit) or more")
+    if flags.neighbours is not None:
+        raise UserError("train.py has no --neighbours: --probe-neighbours N sets how many neighbours are listed, "
+                        "--probe-words WORD... for which words (evaluate.py --neighbours WORD... lists a trained "
+                        "model's)")
     directory = ModelDirectory(pathlib.Path(flags.model_dir))
+    finish_committed_update(directory)  # A round's start cut short after its commit point (training/rounds.py).
     requested, explicit = requested_config(flags)
-    config = resolved_config(directory.saved_config(), requested, explicit)
+    saved = directory.saved_config()
+    check_request(directory, saved, requested)
+    config = resolved_config(saved, requested, explicit)
     config.validate()  # Bad flag values fail here, in a second, before TensorFlow loads.
-    if flags.neighbours < 0:
-        raise UserError(f"--neighbours must be at least 0, not {flags.neighbours}")
+    check_evaluation_files(config)
     if config.training.distribute != "none" and os.environ.get("TF_CONFIG") and not flags.debug:
         # A lost worker makes TensorFlow log a page of collective and gRPC errors from C++ threads (some before
         # any log level applies) around the Python error that the loop turns into one line: on several workers
@@ -86,9 +93,11 @@ def run(flags: argparse.Namespace) -> int:
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
     from training.distributed import distribution_for
+    from training.rounds import check_single_process
 
     distribution = distribution_for(config.training.distribute)
-    from model.neighbours import nearest_neighbours
+    if not distribution.single_process:
+        check_single_process(config)
     from training.loop import train
 
     # Read only when asked for: a damaged checkpoint must reach train()'s checks, which explain it in one line.
@@ -98,28 +107,58 @@ def run(flags: argparse.Namespace) -> int:
         return 130 if result.interrupted_by == "SIGINT" else 143
     # A worker other than a multi-worker run's chief sees no checkpoint here (0 steps): it adds no note.
     after = checkpoint_progress(directory) if flags.max_steps or flags.metrics_file else (0, 0.0, 0)
-    finished = after[2] >= config.training.epochs
-    stopped = bool(flags.max_steps) and after[0] > 0 and not finished
-    print(f"trained {result.steps:,} steps in {directory.root} ({result.words_per_second:,.0f} words/s)"
+    hit_max_steps = bool(flags.max_steps) and result.steps_this_run >= flags.max_steps
+    # Training is over when every epoch is done, or when it ended before that on its own (--early-stop).
+    finished = after[2] >= config.training.epochs or (after[0] > 0 and not hit_max_steps)
+    stopped = hit_max_steps and after[0] > 0 and not finished
+    resumed = f" (step {result.steps:,} in all)" if result.steps != result.steps_this_run else ""
+    print(f"trained {result.steps_this_run:,} steps{resumed} in {directory.root} "
+          f"({result.words_per_second:,.0f} words/s)"
           + (max_steps_note(flags.max_steps, after[2], config.training.epochs) if stopped else ""))
     if flags.metrics_file:
         # Each batch counts an equal share of its chunk's words, a fraction: the run's total is rounded to words.
-        steps, words = after[0] - before[0], round(after[1] - before[1])
+        # Words done count from the start of a round: a run that started one read all of its words.
+        round_start = config.training.rounds[-1].start_step if config.training.rounds else 0
+        steps, words = after[0] - before[0], round(after[1] - (before[1] if before[0] > round_start else 0.0))
         metrics = {"steps": steps, "words": words, "words_per_second": result.words_per_second,
                    "training_seconds": words / max(result.words_per_second, 1e-9),
                    "vocabulary_size": len(result.vocabulary), "embedding_dim": config.model.embedding_dim,
                    "batch_size": config.training.batch_size, "loss": config.training.loss, "finished": finished}
         pathlib.Path(flags.metrics_file).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
-    ids = result.vocabulary.ids()
-    probes = [word for word in config.training.probe_words if word in ids]
-    if probes:
-        neighbour_ids, scores = nearest_neighbours(result.model.embeddings, [ids[word] for word in probes],
-                                                   flags.neighbours)
-        for word, row, row_scores in zip(probes, neighbour_ids.numpy(), scores.numpy()):
-            listed = ", ".join(f"{result.vocabulary.words[i]} {s:.2f}" for i, s in zip(row, row_scores))
-            print(f"{word}: {listed}")
+    print_probe_neighbours(result.model.embeddings, result.vocabulary, config)
     return 0
+
+
+def check_evaluation_files(config: Config) -> None:
+    """Reads every --eval-analogies / --eval-similarity file once, so that a missing or malformed one stops the
+    run in one line before anything is written (and before TensorFlow loads: reading needs none)."""
+    from evaluation.analogies import read_analogy_questions
+    from evaluation.similarity import read_word_pairs
+
+    if config.training.eval_analogies:
+        read_analogy_questions(config.training.eval_analogies)
+    for path in config.training.eval_similarity:
+        read_word_pairs(path)
+
+
+def print_probe_neighbours(embeddings, vocabulary, config: Config) -> None:
+    """The probe words' nearest neighbours (or frequent words standing in for them, saying so), then a line when
+    the vectors have not learned yet."""
+    from training.evaluation_hooks import mean_cosine, random_pairs, unlearned_hint
+    from training.tensorboard import chosen_probe_words, neighbours_text, probe_neighbours
+
+    words, missing, note = chosen_probe_words(vocabulary, config.training.probe_words)
+    if note:
+        print(note)
+    if config.training.probe_neighbours:
+        for word, neighbours in probe_neighbours(embeddings, vocabulary, words, config.training.probe_neighbours):
+            print(f"{word}: {neighbours_text(neighbours)}")
+        if missing:
+            print(f"not in the vocabulary: {', '.join(missing)}")
+    hint = unlearned_hint(mean_cosine(embeddings.numpy(), random_pairs(len(vocabulary))))
+    if hint:
+        print(hint)
 
 
 def checkpoint_progress(directory) -> tuple[int, float, int]:

@@ -21,25 +21,22 @@ Results: OUT/results.md and OUT/results.json.
 
 import argparse
 import dataclasses
-import datetime
 import gzip
 import json
 import math
 import os
 import pathlib
-import platform
 import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.train_runs import DEFAULT_CORPUS, DEFAULT_OUT
+from benchmarks.train_runs import DEFAULT_CORPUS, DEFAULT_OUT, run_context
 from cli import run_entry_point
 from errors import UserError
 
@@ -428,10 +425,7 @@ def run(flags: argparse.Namespace) -> int:
         print(f"corpus: {corpus.source}: {corpus.lines:,} lines, {corpus.words:,} words", flush=True)
         results = {
             "command": shlex.join(["python", script_path(), *sys.argv[1:]]),
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
-            "versions": {"tensorflow": version("tensorflow"), "gensim": version("gensim"),
-                         "python": platform.python_version()},
+            **run_context(),
             "quick": flags.quick,
             "corpus": {"source": corpus.source, "lines": corpus.lines, "words": corpus.words},
             "hyperparameters": dataclasses.asdict(settings),

@@ -6,6 +6,9 @@ apart from this project's; the benchmark (compare_gensim.py) runs it.
 It does what `Word2Vec(corpus_file=..., sg=1, ...)` does (build the vocabulary, then train) in two timed calls, so
 that the training seconds leave out the vocabulary scan, as gensim's own words/s figure does. The vectors are
 saved in the word2vec text format, which evaluate.py --vectors reads.
+
+With --update-corpus it then continues the model on that corpus as gensim's online training does
+(`build_vocab(update=True)`, then `train` at the model's own learning rates), and saves those vectors too.
 """
 
 import argparse
@@ -30,6 +33,8 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-vocab", type=int, default=0, help="max_final_vocab: keep the most frequent (0: all)")
+    parser.add_argument("--update-corpus", help="then continue training on this corpus, adding its new words")
+    parser.add_argument("--update-vectors", help="where the vectors after the update go (with --update-corpus)")
     return parser
 
 
@@ -56,8 +61,25 @@ def main() -> int:
         "vocabulary_size": len(model.wv),
         "embedding_dim": flags.dim,
     }
+    if flags.update_corpus:
+        metrics["update"] = updated(model, flags.update_corpus, flags.update_vectors)
     pathlib.Path(flags.metrics_file).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def updated(model, corpus: str, vectors: str) -> dict:
+    """Continues `model` on `corpus` (its new words reaching min_count added), saves the vectors; the timings."""
+    words_before = len(model.wv)
+    start = time.perf_counter()
+    model.build_vocab(corpus_file=corpus, update=True)
+    vocabulary_done = time.perf_counter()
+    model.train(corpus_file=corpus, total_examples=model.corpus_count, total_words=model.corpus_total_words,
+                epochs=model.epochs)
+    training_done = time.perf_counter()
+    model.wv.save_word2vec_format(vectors, binary=False)
+    return {"vocabulary_seconds": vocabulary_done - start, "training_seconds": training_done - vocabulary_done,
+            "corpus_words": model.corpus_total_words, "vocabulary_size": len(model.wv),
+            "words_added": len(model.wv) - words_before}
 
 
 if __name__ == "__main__":

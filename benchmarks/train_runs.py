@@ -3,12 +3,16 @@ default, the corpus's first lines written out for the runs, the figures train.py
 loopback ports for a multi-worker run, and the results written as JSON and Markdown side by side."""
 
 import argparse
+import datetime
 import gzip
 import itertools
 import json
+import os
 import pathlib
+import platform
 import re
 import socket
+from importlib.metadata import version
 
 from errors import UserError
 
@@ -66,6 +70,15 @@ def free_ports(count: int) -> list[int]:
     for open_socket in sockets:
         open_socket.close()
     return ports
+
+
+def run_context() -> dict:
+    """When and where a benchmark ran: its date, the machine, and the versions of TensorFlow, gensim and Python."""
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "versions": {"tensorflow": version("tensorflow"), "gensim": version("gensim"), "python": platform.python_version()},
+    }
 
 
 def write_results(out: pathlib.Path, name: str, result: dict, markdown: str) -> None:

@@ -148,18 +148,30 @@ def check_text(found: CorpusCount, warn: Callable[[str], None]) -> None:
         )
 
 
+def checked_word_counts(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048,
+                        max_words_in_memory: int = 0, warn: Callable[[str], None] = errors.warn) -> collections.Counter:
+    """Every token's count (see `count_corpus`), from a corpus that holds words and is mostly UTF-8 text."""
+    found = count_corpus(lines, token_pattern, lines_per_chunk, max_words_in_memory)
+    check_text(found, warn)
+    if not found.words:
+        raise UserError("the corpus has no words: it is empty or holds no text the tokenizer can split")
+    return found.words
+
+
+def most_frequent(counts: dict, min_count: int) -> list[tuple]:
+    """The (word, count) items seen at least `min_count` times, by falling count, then alphabetically so that
+    ties are reproducible."""
+    return sorted((item for item in counts.items() if item[1] >= min_count), key=lambda item: (-item[1], item[0]))
+
+
 def build_vocabulary(lines: tf.data.Dataset, token_pattern: str, min_count: int, max_vocab: int = 0,
                      lines_per_chunk: int = 2048, max_words_in_memory: int = 0,
                      warn: Callable[[str], None] = errors.warn) -> Vocabulary:
     """Counts the corpus (pruning the rarest words beyond `max_words_in_memory`, 0: never) and keeps words seen
     at least `min_count` times, the `max_vocab` most frequent (0: all), sorted by falling count, then
     alphabetically so that ties are reproducible. A corpus that is mostly not UTF-8 text is refused."""
-    found = count_corpus(lines, token_pattern, lines_per_chunk, max_words_in_memory)
-    check_text(found, warn)
-    counts = found.words
-    if not counts:
-        raise UserError("the corpus has no words: it is empty or holds no text the tokenizer can split")
-    kept = sorted((item for item in counts.items() if item[1] >= min_count), key=lambda item: (-item[1], item[0]))
+    counts = checked_word_counts(lines, token_pattern, lines_per_chunk, max_words_in_memory, warn)
+    kept = most_frequent(counts, min_count)
     if max_vocab > 0:
         kept = kept[:max_vocab]
     if not kept:
@@ -170,6 +182,43 @@ def build_vocabulary(lines: tf.data.Dataset, token_pattern: str, min_count: int,
         )
     words = tuple(word.decode("utf-8") for word, _ in kept)
     return Vocabulary(words, tuple(int(count) for _, count in kept))
+
+
+@dataclasses.dataclass(frozen=True)
+class UpdatedVocabulary:
+    """A vocabulary continued on new text: its words keep their ids, words the text adds come after them.
+
+    Attributes:
+        vocabulary: the words in id order, each counted in the old corpus and the new text together.
+        words_added: how many words at the end are new.
+        corpus_words: the new text's words that are in `vocabulary` (what one epoch over it trains on).
+    """
+
+    vocabulary: Vocabulary
+    words_added: int
+    corpus_words: int
+
+
+def updated_vocabulary(vocabulary: Vocabulary, new_counts: collections.Counter, min_count: int, max_vocab: int = 0,
+                       add_words: bool = True) -> UpdatedVocabulary:
+    """`vocabulary` with the counts of new text (tokens as bytes, from `checked_word_counts`) added to its own.
+
+    With `add_words`, the new text's words that are not in the vocabulary and are seen at least `min_count` times
+    are appended, most frequent first (then alphabetically), up to `max_vocab` words in all (0: no cap). Every
+    existing word keeps its id. A word left out of the old vocabulary (below `min_count` then) has no count
+    there, so its merged count is its count in the new text, as in gensim's `build_vocab(update=True)`.
+    """
+    new_text = {word.decode("utf-8"): count for word, count in new_counts.items()}
+    known = vocabulary.ids()
+    counts = [count + new_text.get(word, 0) for word, count in zip(vocabulary.words, vocabulary.counts)]
+    added = most_frequent({word: count for word, count in new_text.items() if word not in known}, min_count) \
+        if add_words else []
+    if max_vocab > 0:
+        added = added[:max(0, max_vocab - len(vocabulary))]
+    merged = Vocabulary(vocabulary.words + tuple(word for word, _ in added),
+                        tuple(counts) + tuple(int(count) for _, count in added))
+    corpus_words = sum(new_text.get(word, 0) for word in merged.words)
+    return UpdatedVocabulary(merged, len(added), corpus_words)
 
 
 def unigram_probabilities(vocabulary: Vocabulary, power: float = 1.0) -> np.ndarray:

@@ -53,7 +53,8 @@ def read_word_pairs(path: str | pathlib.Path, delimiter: str = "\t") -> tuple[li
     except UnicodeDecodeError as error:
         raise UserError(f"{path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
     if not pairs:
-        raise UserError(f"{path} holds no word pairs (lines 'word{delimiter}word{delimiter}score')")
+        shown = delimiter.replace("\t", "<TAB>")
+        raise UserError(f"{path} holds no word pairs (lines 'word{shown}word{shown}score')")
     return pairs, np.asarray(scores, dtype=np.float64)
 
 
@@ -82,17 +83,41 @@ def spearman(first: np.ndarray, second: np.ndarray) -> float:
     return pearson(average_ranks(first), average_ranks(second))
 
 
+@dataclasses.dataclass(frozen=True)
+class WordPairs:
+    """The pairs of a word-pairs file looked up once in a vocabulary, ready to score any vectors of those words.
+
+    Args:
+        ids: int [pairs, 2] the ids of both words (owners of their keys), -1 outside the first restrict_vocab.
+        human: float64 [pairs] the file's scores.
+    """
+
+    ids: np.ndarray
+    human: np.ndarray
+
+    @classmethod
+    def prepare(cls, words: tuple[str, ...], path: str | pathlib.Path, restrict_vocab: int | None = 300000,
+                exact_lookup: bool = False, delimiter: str = "\t") -> "WordPairs":
+        """Reads `path` and looks its words up among the first `restrict_vocab` of `words` (id order),
+        standardised (or as given with `exact_lookup`)."""
+        pairs, human = read_word_pairs(path, delimiter)
+        searched = SearchedVocabulary.of_words(words, restrict_vocab, exact_lookup)
+        return cls(searched.ids(searched.keys_of(np.array(pairs, dtype=str).reshape(-1, 2))), human)
+
+    def score(self, vectors: WordVectors) -> SimilarityResult:
+        """Spearman and Pearson correlation between the cosines of `vectors` (the same words, in the same order,
+        as prepared) and the human scores."""
+        known = (self.ids >= 0).all(axis=1)
+        # In float64: float32 rounding can tie two pairs' cosines and move their ranks.
+        first, second = (vectors.matrix[self.ids[known, column]].astype(np.float64) for column in range(2))
+        lengths = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
+        cosines = np.einsum("ij,ij->i", first, second) / np.where(lengths > 0, lengths, 1.0)
+        return SimilarityResult(spearman(self.human[known], cosines), pearson(self.human[known], cosines),
+                                int(known.sum()), int((~known).sum()))
+
+
 def evaluate_word_pairs(vectors: WordVectors, path: str | pathlib.Path, restrict_vocab: int | None = 300000,
                         exact_lookup: bool = False, delimiter: str = "\t") -> SimilarityResult:
     """Spearman and Pearson correlation between the vectors' cosines and the file's human scores; words are
     matched standardised (as in analogies.py), or as given with `exact_lookup`."""
-    pairs, human = read_word_pairs(path, delimiter)
-    searched = SearchedVocabulary.of(vectors, restrict_vocab, exact_lookup)
-    ids = searched.ids(searched.keys_of(np.array(pairs, dtype=str).reshape(-1, 2)))
-    known = (ids >= 0).all(axis=1)
-    # In float64: float32 rounding can tie two pairs' cosines and move their ranks.
-    first, second = (vectors.matrix[ids[known, column]].astype(np.float64) for column in range(2))
-    lengths = np.linalg.norm(first, axis=1) * np.linalg.norm(second, axis=1)
-    cosines = np.einsum("ij,ij->i", first, second) / np.where(lengths > 0, lengths, 1.0)
-    return SimilarityResult(spearman(human[known], cosines), pearson(human[known], cosines),
-                            int(known.sum()), int((~known).sum()))
+    return WordPairs.prepare(vectors.words, path, restrict_vocab, exact_lookup, delimiter).score(vectors)

@@ -1,4 +1,4 @@
-"""Word vectors to evaluate: E from a training checkpoint, or a word2vec text file (gensim's, for one)."""
+"""Word vectors to evaluate: E from a training checkpoint, or a word2vec file (gensim's, for one)."""
 
 import dataclasses
 import pathlib
@@ -73,7 +73,13 @@ class SearchedVocabulary:
 
     @classmethod
     def of(cls, vectors: WordVectors, restrict_vocab: int | None, exact_lookup: bool = False) -> "SearchedVocabulary":
-        words = vectors.words[:restrict_vocab]
+        return cls.of_words(vectors.words, restrict_vocab, exact_lookup)
+
+    @classmethod
+    def of_words(cls, words: tuple[str, ...], restrict_vocab: int | None,
+                 exact_lookup: bool = False) -> "SearchedVocabulary":
+        """The searched vocabulary of `words` (id order, most frequent first)."""
+        words = words[:restrict_vocab]
         keys = np.array(list(words), dtype=str) if exact_lookup else standardized(words)
         unique_keys, first_ids, inverse = np.unique(keys, return_index=True, return_inverse=True)
         return cls(unique_keys, first_ids, first_ids[inverse].reshape(-1), exact_lookup)
@@ -92,15 +98,21 @@ class SearchedVocabulary:
         return np.where(self.keys[positions] == keys, self.key_ids[positions], -1)
 
 
-def load_model_directory(model_dir: str | pathlib.Path) -> WordVectors:
-    """E from the latest training checkpoint in `model_dir`, with the words of `model_dir/vocab.tsv`."""
+def load_model_directory(model_dir: str | pathlib.Path, which: str = "latest") -> WordVectors:
+    """E from the latest training checkpoint in `model_dir` (or, with `which="best"`, the best epoch's that
+    train.py --keep-best kept in model_dir/best), with the words of `model_dir/vocab.tsv`."""
     import tensorflow as tf
 
     from data_pipeline.vocabulary import Vocabulary
+    from training.model_directory import ModelDirectory
+    from training.rounds import finish_committed_update
 
     root = pathlib.Path(model_dir)
-    checkpoints, vocabulary_path = root / "checkpoints", root / "vocab.tsv"
+    finish_committed_update(ModelDirectory(root))  # A new round's files, if a kill cut short moving them into place.
+    checkpoints, vocabulary_path = root / ("best" if which == "best" else "checkpoints"), root / "vocab.tsv"
     latest = tf.train.latest_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if which == "best" and latest is None:
+        raise UserError(f"no best checkpoint in {checkpoints}: train with --keep-best SCORE to keep one")
     if latest is None or not vocabulary_path.exists():
         raise UserError(f"{root} holds no trained model (no checkpoint or no vocab.tsv): train one with train.py")
     words = Vocabulary.load(str(vocabulary_path)).words
@@ -108,31 +120,10 @@ def load_model_directory(model_dir: str | pathlib.Path) -> WordVectors:
 
 
 def load_word2vec_text(path: str | pathlib.Path) -> WordVectors:
-    """Reads the word2vec text format: a `count dim` line, then `word v1 ... vdim` per line, as gensim's
-    `save_word2vec_format(binary=False)` writes it.
+    """Reads a word2vec file: the text format (a `count dim` line, then `word v1 ... vdim` per line, as gensim's
+    `save_word2vec_format(binary=False)` writes it) or the binary one, told apart by the content
+    (exporting/interchange.py: read_word2vec)."""
+    from exporting.interchange import read_word2vec
 
-    Lines end at "\n" only (and a "\r" before it), as gensim reads them: a word may hold characters that
-    `str.splitlines` would also split on (U+2028, U+0085, \x1c-\x1e) under a custom --token-pattern.
-    """
-    try:
-        lines = pathlib.Path(path).read_bytes().decode("utf-8").split("\n")
-    except OSError as error:
-        raise UserError(f"cannot read the vectors file {path}: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a word2vec text file (binary word2vec files are not read)") from None
-    header = lines[0].split() if lines else []
-    if len(header) != 2 or not all(part.isdigit() for part in header):
-        raise UserError(f"{path} is not a word2vec text file: its first line should be '<word count> <dimension>'")
-    count, dim = int(header[0]), int(header[1])
-    rows = [row.removesuffix("\r") for row in lines[1:1 + count]]
-    if rows and not rows[-1]:
-        rows.pop()  # The empty string after the file's last "\n".
-    words, _, values = zip(*(row.rstrip(" \t").partition(" ") for row in rows)) if rows else ((), (), ())
-    try:
-        numbers = np.array(" ".join(values).split(), dtype=np.float32)
-    except ValueError as error:
-        raise UserError(f"{path} holds a vector value that is not a number ({error})") from None
-    if len(rows) != count or numbers.size != count * dim:
-        raise UserError(f"{path} promises {count:,} vectors of {dim} numbers but holds {len(rows):,} lines and "
-                        f"{numbers.size:,} numbers")
-    return WordVectors(tuple(words), numbers.reshape(count, dim))
+    read = read_word2vec(path)
+    return WordVectors(read.words, read.vectors)

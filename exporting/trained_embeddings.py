@@ -12,6 +12,7 @@ from errors import UserError
 from training.checkpoints import Progress
 from training.model_directory import ModelDirectory
 from training.preflight import listed_checkpoint
+from training.rounds import finish_committed_update
 
 EMBEDDINGS_KEY = "E/.ATTRIBUTES/VARIABLE_VALUE"
 
@@ -30,8 +31,9 @@ class TrainedEmbeddings:
         return int(self.vectors.shape[1])
 
 
-def read_trained_embeddings(model_dir: pathlib.Path) -> TrainedEmbeddings:
-    """E and the step from the latest checkpoint of `model_dir`, with its vocabulary and token pattern.
+def read_trained_embeddings(model_dir: pathlib.Path, which: str = "latest") -> TrainedEmbeddings:
+    """E and the step from the latest checkpoint of `model_dir` (or, with `which="best"`, the checkpoint of
+    the best epoch that --keep-best kept), with its vocabulary and token pattern.
 
     The checkpoint also holds W, its bias and the optimizer: they are left unread (`expect_partial`), and the
     restore must match E and the progress counters, so a checkpoint without them is an error, not zeros.
@@ -39,7 +41,8 @@ def read_trained_embeddings(model_dir: pathlib.Path) -> TrainedEmbeddings:
     directory = ModelDirectory(model_dir)
     if not directory.root.is_dir():
         raise UserError(f"--model-dir {model_dir} does not exist; give the directory train.py wrote")
-    checkpoint_path = latest_checkpoint(directory)
+    finish_committed_update(directory)  # A new round's files, if a kill cut short moving them into place.
+    checkpoint_path = best_checkpoint(directory) if which == "best" else latest_checkpoint(directory)
     config = directory.saved_config()
     if config is None:
         raise UserError(f"{directory.config_path} is missing: {model_dir} was not written by train.py")
@@ -64,6 +67,18 @@ def latest_checkpoint(directory: ModelDirectory) -> str:
         raise UserError(f"no checkpoint in {directory.checkpoints}: train first with "
                         f"`python train.py --model-dir {directory.root}`")
     return checkpoint_path
+
+
+def best_checkpoint(directory: ModelDirectory) -> str:
+    """The checkpoint `train.py --keep-best SCORE` kept for the best epoch, in model_dir/best."""
+    try:
+        path = tf.train.latest_checkpoint(str(directory.best)) if directory.best.is_dir() else None
+    except (tf.errors.OpError, ValueError):
+        path = None
+    if path is None:
+        raise UserError(f"no best checkpoint in {directory.best}: train with --keep-best SCORE (e.g. "
+                        "--keep-best eval/analogy with --eval-analogies FILE) to keep one")
+    return path
 
 
 def embeddings_shape(checkpoint_path: str) -> list[int]:

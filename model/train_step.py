@@ -8,7 +8,8 @@ from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
 
 
-def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD, changed_rows=None) -> Callable:
+def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
+                    embedding_lock: tf.Variable | None = None, changed_rows=None) -> Callable:
     """A compiled step `(batch, learning_rate) -> (mean loss, finite)` that updates E and W.
 
     `batch` holds the tensors of data_pipeline.pairs.STEP_INPUTS. `finite` is False when the loss or any update
@@ -17,8 +18,10 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD, c
     Objectives that XLA can compile (`objective.jit_compile`) are fused into one kernel sequence per step:
     measured about twice as fast as the plain graph for negative sampling on CPU. XLA compiles once per
     input shape, which is why every batch has the same size (padding pairs carry weight 0).
-    `changed_rows` (model.replica_exchange.ChangedRows) records the rows each step updates, when several
-    replicas train apart and exchange them.
+
+    `embedding_lock`, one factor per row of E (0: fixed, 1: trains), scales E's gradient rows, as gensim's
+    `lockf` does. `changed_rows` (model.replica_exchange.ChangedRows) records the rows each step updates, when
+    several replicas train apart and exchange them.
     """
     variables = [model.embeddings, model.context_weights, model.context_bias]
 
@@ -29,8 +32,19 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD, c
             # Summed, not averaged: each pair contributes word2vec's own gradient to the rows it touches.
             total = tf.reduce_sum(losses)
         gradients = tape.gradient(total, variables)
+        if embedding_lock is not None:
+            gradients[0] = locked(gradients[0], embedding_lock)
         updates_finite = optimizer.apply(gradients, variables, learning_rate, changed_rows)
         loss = total / tf.maximum(tf.reduce_sum(batch["weights"]), 1.0)
         return loss, updates_finite & tf.math.is_finite(loss)
 
     return train_step
+
+
+def locked(gradient: tf.Tensor | tf.IndexedSlices, factors: tf.Variable) -> tf.Tensor | tf.IndexedSlices:
+    """E's gradient with each row scaled by its factor; E is gathered by the objectives, so its gradient comes as
+    row slices, and only the batch's rows are scaled."""
+    if isinstance(gradient, tf.IndexedSlices):
+        scale = tf.gather(factors, gradient.indices)[:, None]
+        return tf.IndexedSlices(gradient.values * scale, gradient.indices, gradient.dense_shape)
+    return gradient * factors[:, None]

@@ -23,6 +23,15 @@ TOPIC_LINES = [
     "a dog and a cat sleep in the warm garden",
 ]
 
+# Text for continuing a model trained on TOPIC_LINES: "prince" joins the royal lines and "puppy" the pet ones, so
+# each new word shares its contexts with one topic only.
+UPDATE_LINES = [
+    "the prince and the queen rule the old kingdom",
+    "the king and the prince sit in the royal castle",
+    "a cat and a puppy play in the green garden",
+    "a puppy and a dog sleep in the warm garden",
+]
+
 
 @pytest.fixture
 def tiny_corpus(tmp_path: pathlib.Path) -> pathlib.Path:

@@ -42,11 +42,12 @@ def default_cell(action: argparse.Action) -> str:
 
 
 def flag_table(parser: argparse.ArgumentParser) -> str:
-    """One row per flag, in the parser's order: the flag as --help writes it, its default, its meaning."""
+    """One row per flag, in the parser's order: the flag as --help writes it, its default, its meaning. Flags that
+    --help hides (a renamed flag kept only to refuse it in one line) are left out, as --help leaves them out."""
     formatter = parser._get_formatter()
     rows = ["| flag | default | meaning |", "| --- | --- | --- |"]
     for action in parser._actions:
-        if isinstance(action, argparse._HelpAction):
+        if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
             continue
         invocation = formatter._format_action_invocation(action)
         rows.append(f"| `{invocation}` | {default_cell(action)} | {cell(action.help or '')} |")

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, run_script
+from conftest import ROOT, TOPIC_LINES, UPDATE_LINES, run_script
 
 from benchmarks.compare_gensim import comparison, run_measured
 from benchmarks.matmul_flops import matmul_flops_per_second
@@ -106,3 +106,27 @@ def test_compare_gensim_runs_both_systems_and_writes_the_tables(tiny_corpus, tmp
     assert "## The `full` objective" in table
     assert "## The three objectives on equal data (1 epoch, the 10 most frequent words; dim 100)" in table
     assert "| ours, full | 10 |" in table and f"| gensim (negative sampling) | {gensim_words} |" in table
+
+
+@pytest.mark.slow
+def test_continue_training_compares_both_updates_with_training_from_scratch(tmp_path):
+    pytest.importorskip("gensim")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(TOPIC_LINES * 25 + UPDATE_LINES * 25) + "\n", encoding="utf-8")
+    result = run_script("benchmarks/continue_training.py", "--corpus", str(corpus), "--learning-rates", "0.05",
+                        "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work"), timeout=900)
+    assert result.returncode == 0, result.stdout + result.stderr
+    results = json.loads((tmp_path / "out" / "continue_training.json").read_text())
+    # Halves of 100 lines and 975 words each: the topics, then the same lines with "prince" and "puppy" in them.
+    assert [(half["lines"], half["words"]) for half in results["halves"].values()] == [(100, 975), (100, 975)]
+    for system in ("ours", "gensim"):
+        rows = results["rows"][system]
+        assert [rows[run]["vocabulary_size"] for run in ("trained", "update", "scratch")] == [19, 21, 21]
+        assert rows["update"]["words_added"] == 2
+    assert results["learning_rates"][0]["learning_rate"] == 0.05
+    # Both new words occur 50 times; each gets neighbours from both systems' updated and scratch models.
+    assert sorted(results["probe_words"]) == [["prince", 50], ["puppy", 50]]
+    assert all(len(found["prince"]) == 8 for found in results["neighbours"].values())
+    assert set(results["targets"]) == {"analogy", "wordsim353", "simlex999"}
+    table = (tmp_path / "out" / "continue_training.md").read_text()
+    assert "| ours | 2. A, then B added (update) | 21 | 2 |" in table and "| prince | 50 |" in table

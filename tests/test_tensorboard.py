@@ -1,6 +1,7 @@
 """TensorBoard as a user opens it: a real `tensorboard` server on a tiny run's logs, its plugins read over HTTP,
 and the projector page looked at in a real headless Chromium."""
 
+import contextlib
 import json
 import os
 import pathlib
@@ -36,7 +37,7 @@ def test_special_tokens_get_visible_labels():
 
 def test_metadata_has_a_header_and_one_line_per_projected_row_in_id_order():
     vocabulary = Vocabulary(("the", "king", "queen"), (5, 3, 2))
-    assert projector_metadata(vocabulary, 2) == "word\tcount\nthe\t5\nking\t3\n"
+    assert projector_metadata(vocabulary, range(2)) == "word\tcount\nthe\t5\nking\t3\n"
 
 
 def test_neighbours_table_ranks_by_cosine_and_names_missing_probe_words():
@@ -86,23 +87,12 @@ def fetch_json(url: str):
     return json.loads(fetch(url))
 
 
-@pytest.fixture(scope="module")
-def served_run(tmp_path_factory):
-    """Trains 3 epochs on the two-topic corpus (dim 8 so PCA has 3 components to show; batches of 16 so the
-    loss is logged ~16 times), then serves model_dir/logs with the real `tensorboard` command."""
-    work = tmp_path_factory.mktemp("tensorboard")
-    corpus, model_dir = work / "tiny.txt", work / "model"
-    corpus.write_text("\n".join(TOPIC_LINES * 25) + "\n", encoding="utf-8")
-    # A high learning rate: with W starting at zero, word2vec needs many steps at 0.025 before the loss moves.
-    flags = tiny_flags(corpus, model_dir, "--dim", "8", "--batch-size", "16", "--epochs", "3", "--log-every", "2",
-                       "--learning-rate", "0.5",
-                       "--projector-rows", str(PROJECTED_ROWS))
-    trained = run_script("train.py", *flags)
-    assert trained.returncode == 0, trained.stderr
-
+@contextlib.contextmanager
+def tensorboard_serving(log_dir: pathlib.Path):
+    """The real `tensorboard` command serving `log_dir`, once its scalars list the run's loss: yields its URL."""
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(model_dir / "logs"), "--host", "127.0.0.1",
+        [sys.executable, "-m", "tensorboard.main", "--logdir", str(log_dir), "--host", "127.0.0.1",
          "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -118,10 +108,27 @@ def served_run(tmp_path_factory):
                 pass
             assert time.monotonic() < deadline, "tensorboard did not serve the run within 90 s"
             time.sleep(0.5)
-        yield model_dir, base_url
+        yield base_url
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def served_run(tmp_path_factory):
+    """Trains 3 epochs on the two-topic corpus (dim 8 so PCA has 3 components to show; batches of 16 so the
+    loss is logged ~16 times), then serves model_dir/logs with the real `tensorboard` command."""
+    work = tmp_path_factory.mktemp("tensorboard")
+    corpus, model_dir = work / "tiny.txt", work / "model"
+    corpus.write_text("\n".join(TOPIC_LINES * 25) + "\n", encoding="utf-8")
+    # A high learning rate: with W starting at zero, word2vec needs many steps at 0.025 before the loss moves.
+    flags = tiny_flags(corpus, model_dir, "--dim", "8", "--batch-size", "16", "--epochs", "3", "--log-every", "2",
+                       "--learning-rate", "0.5",
+                       "--projector-rows", str(PROJECTED_ROWS))
+    trained = run_script("train.py", *flags)
+    assert trained.returncode == 0, trained.stderr
+    with tensorboard_serving(model_dir / "logs") as base_url:
+        yield model_dir, base_url
 
 
 def projector_url(base_url: str, route: str, **query: str) -> str:
@@ -144,7 +151,7 @@ def test_projector_info_reports_only_e_capped_to_the_projected_rows(served_run):
     # not listed: the training checkpoint lives outside the log directory.
     embeddings = fetch_json(projector_url(base_url, "info"))["embeddings"]
     assert [(embedding["tensorName"], embedding["tensorShape"]) for embedding in embeddings] == [
-        (PROJECTED_TENSOR, [PROJECTED_ROWS, 8])]
+        ("E", [PROJECTED_ROWS, 8])]  # The plain name, not the object-based checkpoint's E/.ATTRIBUTES/VARIABLE_VALUE.
 
 
 def test_projector_tensor_bytes_are_the_first_rows_of_e_in_the_training_checkpoint(served_run):
@@ -204,6 +211,79 @@ def test_text_tab_shows_the_probe_words_neighbours_after_each_epoch(served_run):
     king_row = re.search(r"<td>king</td>\s*<td>([^<]*)</td>", last).group(1)
     assert len(king_row.split(", ")) == 8
     assert "water, music, horse" in last and "not in the vocabulary" in last
+
+
+# --- A short run as a new user's first one: the default --log-every, evaluation files, --keep-best ---
+
+SHORT_RUN_STEPS = 20
+
+
+@pytest.fixture(scope="module")
+def served_short_run(tmp_path_factory):
+    """About 20 steps: epochs of 9 batches of 512 pairs (no subsampling), stopped by --max-steps 20 inside the
+    third, with the default --log-every of 200 so that no interval ever logs the loss; an analogy file, a
+    word-pairs file, --keep-best on the latter, and a probe word missing from the vocabulary."""
+    work = tmp_path_factory.mktemp("short-run")
+    corpus, model_dir = work / "tiny.txt", work / "model"
+    corpus.write_text("\n".join(TOPIC_LINES * 25) + "\n", encoding="utf-8")
+    questions, pairs = work / "questions.txt", work / "pairs.tsv"
+    questions.write_text(": royal\nking queen cat dog\nqueen king dog cat\n: garden\ncat dog king queen\n",
+                         encoding="utf-8")
+    pairs.write_text("king\tqueen\t9\ncat\tdog\t8\ncastle\tkingdom\t7\nking\tcat\t1\nqueen\tgarden\t2\n",
+                     encoding="utf-8")
+    flags = tiny_flags(corpus, model_dir, "--dim", "8", "--batch-size", "512", "--sample", "0", "--epochs", "3",
+                       "--max-steps", str(SHORT_RUN_STEPS), "--learning-rate", "0.05", "--eval-analogies",
+                       str(questions), "--eval-similarity", str(pairs), "--keep-best", "eval/pairs",
+                       "--probe-words", "horse")
+    trained = run_script("train.py", *flags)
+    assert trained.returncode == 0, trained.stderr
+    with tensorboard_serving(model_dir / "logs") as base_url:
+        yield model_dir, base_url, trained.stdout, (questions, pairs)
+
+
+def test_a_short_run_shows_its_loss_at_each_epoch_end_and_at_its_end(served_short_run):
+    _, base_url, _, _ = served_short_run
+    epoch_ends = [step for step, _ in scalar_series(base_url, "epoch/number")]
+    assert len(epoch_ends) == 2 and epoch_ends[-1] < SHORT_RUN_STEPS
+    loss_steps = [step for step, _ in scalar_series(base_url, "loss")]
+    # A point at each epoch end and at the last step, though --log-every is 200 (a progress line every 5 s may add
+    # more on a slow machine).
+    assert set(epoch_ends) <= set(loss_steps) and loss_steps[-1] == SHORT_RUN_STEPS
+    mean_losses = scalar_series(base_url, "epoch/mean_loss")
+    # Every step counts, logged or not: a mean per epoch, at or below the 6 ln 2 of the first step.
+    assert [step for step, _ in mean_losses] == epoch_ends
+    assert all(0 < value <= 6 * np.log(2) + 0.01 for _, value in mean_losses)
+    assert all(value > 0 for _, value in scalar_series(base_url, "epoch/words_per_second"))
+
+
+def test_eval_scalars_appear_at_each_epoch_end_and_the_best_epoch_is_kept(served_short_run, tmp_path):
+    model_dir, base_url, stdout, (questions, pairs) = served_short_run
+    epoch_ends = [step for step, _ in scalar_series(base_url, "epoch/number")]
+    for tag in ("eval/analogy", "eval/pairs", "vectors/random_pair_cosine", "epoch/evaluation_seconds"):
+        assert [step for step, _ in scalar_series(base_url, tag)] == epoch_ends, tag
+    spearman = scalar_series(base_url, "eval/pairs")
+    analogy = dict(scalar_series(base_url, "eval/analogy"))
+    assert f"pairs {spearman[0][1]:.4f}" in stdout  # in the epoch's progress line
+    best_step, best_value = max(spearman, key=lambda point: point[1])
+    best = json.loads((model_dir / "best" / "best.json").read_text())
+    assert (best["score"], best["step"]) == ("eval/pairs", best_step)
+    assert best["value"] == pytest.approx(best_value, abs=1e-6)
+    # evaluate.py on the kept checkpoint gives the figures TensorBoard showed for that epoch.
+    scored = run_script("evaluate.py", "--model-dir", str(model_dir), "--checkpoint", "best", "--analogies",
+                        str(questions), "--similarity", str(pairs), "--json", str(tmp_path / "scores.json"))
+    assert scored.returncode == 0, scored.stderr
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert scores["similarity"][0]["spearman"] == pytest.approx(best_value, abs=1e-6)
+    assert scores["analogies"]["accuracy"] == pytest.approx(analogy[best_step], abs=1e-6)
+
+
+def test_the_text_tab_shows_stand_in_probe_words_and_says_so(served_short_run):
+    _, base_url, stdout, _ = served_short_run
+    query = urllib.parse.urlencode({"run": "train", "tag": "nearest_neighbours"})
+    last = fetch_json(f"{base_url}/data/plugin/text/text?{query}")[-1]["text"]
+    note = "none of the probe words (horse) is in the vocabulary: showing the neighbours of frequent words instead"
+    assert note in last and note in stdout
+    assert re.search(r"<td>kingdom</td>\s*<td>([^<]*)</td>", last)  # one of the stand-ins, with its neighbours
 
 
 # CI sets this (.ci/run) so that a machine without the browser fails the browser test instead of skipping it.

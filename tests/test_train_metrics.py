@@ -62,3 +62,34 @@ def test_a_negative_max_steps_is_refused(tiny_corpus, tmp_path):
     result = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "model"), "--max-steps", "-1")
     assert result.returncode == 2 and "--max-steps must be 0" in result.stderr
     assert not (tmp_path / "model").exists()
+
+
+def logged(model_dir, tag: str) -> list[tuple[int, float]]:
+    """A scalar's (step, value) points in the run's TensorBoard event files, as TensorBoard reads them."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(model_dir / "logs" / "train"), size_guidance={"tensors": 0})
+    events.Reload()
+    return [(event.step, float(tf.make_ndarray(event.tensor_proto))) for event in events.Tensors(tag)]
+
+
+@pytest.mark.slow
+def test_a_run_resumed_at_an_epoch_end_logs_no_zero_speed_and_counts_its_own_steps(tiny_corpus, tmp_path):
+    whole = run_script("train.py", *tiny_flags(tiny_corpus, tmp_path / "one-epoch"))
+    assert whole.returncode == 0, whole.stderr
+    epoch_steps = int(saved(tmp_path / "one-epoch", "step"))
+    # --max-steps stops on the first epoch's last step, before its end is logged: the next run starts there.
+    model_dir = tmp_path / "model"
+    bounded = run_script("train.py", *tiny_flags(tiny_corpus, model_dir, "--epochs", "2", "--max-steps",
+                                                 str(epoch_steps)))
+    assert bounded.returncode == 0, bounded.stderr
+    rest = run_script("train.py", *tiny_flags(tiny_corpus, model_dir, "--epochs", "2"))
+    assert rest.returncode == 0, rest.stderr
+    total = int(saved(model_dir, "step"))
+    assert f"trained {total - epoch_steps} steps (step {total} in all)" in rest.stdout
+    assert [value for _, value in logged(model_dir, "epoch/number")] == [1.0, 2.0]
+    # The resumed run trained no word of epoch 1: it logs no speed for it (it used to log 0.0), only epoch 2's.
+    assert [step for step, _ in logged(model_dir, "epoch/words_per_second")] == [total]
+    assert all(value > 0 for _, value in logged(model_dir, "epoch/words_per_second"))
+    # Each run ended with a loss point: the first at its last step, the second at the end of epoch 2.
+    assert [step for step, _ in logged(model_dir, "loss")] == [epoch_steps, total]

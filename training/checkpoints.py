@@ -34,12 +34,15 @@ class Progress(tf.Module):
         self.batch.assign(0)
 
 
-def training_checkpoint(model: SkipGram, optimizer: BatchSGD, progress: Progress) -> tf.train.Checkpoint:
-    """Names the variables as the design does: E, W (one row per word) and W's bias."""
+def training_checkpoint(model: SkipGram, optimizer: BatchSGD, progress: Progress,
+                        lock: tf.Variable | None = None) -> tf.train.Checkpoint:
+    """Names the variables as the design does: E, W (one row per word) and W's bias; with --lock-init-vectors
+    also E_lock, the share of the gradient each row of E takes (training/continuation.py)."""
     return tf.train.Checkpoint(
         E=model.embeddings,
         W=model.context_weights,
         W_bias=model.context_bias,
         optimizer=optimizer,
         progress=progress,
+        **({"E_lock": lock} if lock is not None else {}),
     )

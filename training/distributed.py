@@ -68,6 +68,12 @@ class Distribution:
     def is_chief(self) -> bool:
         return self.worker == 0
 
+    @property
+    def single_process(self) -> bool:
+        """One process with no tf.distribute strategy (--distribute none, or auto without a cluster)."""
+        return self.workers == 1 and not isinstance(
+            self.strategy, (tf.distribute.MirroredStrategy, tf.distribute.MultiWorkerMirroredStrategy))
+
     def describe(self) -> str:
         multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
         name = "MultiWorkerMirroredStrategy" if multi_worker else type(self.strategy).__name__
@@ -129,6 +135,14 @@ def vocabulary_fingerprint(vocabulary: Vocabulary) -> tf.Tensor:
     """Size, corpus words and a checksum of the words: what every worker's vocabulary must share."""
     checksum = zlib.crc32("\n".join(vocabulary.words).encode("utf-8"))
     return tf.constant([len(vocabulary), vocabulary.total_words, checksum], tf.int64)
+
+
+def check_workers_support(config: Config, distribution: Distribution) -> None:
+    """Refuses, in one line and before anything is written, what several workers cannot do yet."""
+    if distribution.workers > 1 and config.training.keep_best:
+        # Only the chief scores E, so the workers could not agree on when to save or stop.
+        raise UserError("--keep-best and --early-stop are not available with several workers yet: train on one "
+                        "machine, or evaluate the saved checkpoints with evaluate.py")
 
 
 def worker_vocabulary(config: Config, directory: ModelDirectory, distribution: Distribution,

@@ -28,11 +28,20 @@ from model.replica_exchange import ChangedRows, Collectives, ReplicaExchange
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
-from training.distributed import Distribution, agree_with_chief, lost_workers_named, worker_vocabulary
+from training.continuation import embedding_lock
+from training.distributed import (
+    Distribution,
+    agree_with_chief,
+    check_workers_support,
+    lost_workers_named,
+    worker_vocabulary,
+)
+from training.evaluation_hooks import BestCheckpoint, EpochEvaluation
 from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
-from training.reporting import ProgressReporter
+from training.reporting import EpochTotals, ProgressReporter
+from training.rounds import record_round_end, round_corpus_words
 from training.step_runner import linear_decay, make_step_runner
 from training.tensorboard import TrainingLog
 
@@ -46,6 +55,7 @@ class TrainingResult:
     steps: int
     words_per_second: float
     interrupted_by: str | None = None
+    steps_this_run: int = 0  # `steps` counts every step since the run began, resumes included
 
 
 def corpus_from(config: Config) -> tf.data.Dataset:
@@ -122,6 +132,7 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
     """Trains (or resumes training) in `directory` until `config.training.epochs` are done, a stop signal to
     any worker, or `max_steps` steps in this run (0: no limit; a later run continues from the checkpoint)."""
     distribution = distribution or Distribution()
+    check_workers_support(config, distribution)
     strategy, replicas = distribution.strategy, distribution.replicas
     if replicas > 1:
         log(distribution.describe())
@@ -135,17 +146,19 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
         with strategy.scope():
             model = SkipGram(len(vocabulary), config.model.embedding_dim, seed=config.training.seed, name="skipgram")
             optimizer, progress = BatchSGD(), Progress()
+            lock = embedding_lock(config, len(vocabulary))  # None unless --lock-init-vectors
             variables = [model.embeddings, model.context_weights, model.context_bias]
             changed_rows = ChangedRows(variables) if replicas > 1 else None
             exchange = ReplicaExchange(strategy, Collectives(replicas), changed_rows)
-        checkpoint = training_checkpoint(model, optimizer, progress)
+        checkpoint = training_checkpoint(model, optimizer, progress, lock)
         checkpoints = directory.checkpoints if distribution.is_chief else pathlib.Path(
             cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-worker-")))
         manager = tf.train.CheckpointManager(checkpoint, str(checkpoints), config.training.checkpoints_to_keep)
         if manager.latest_checkpoint:
             checkpoint.restore(manager.latest_checkpoint).assert_consumed()
             saved["step"] = number(progress.step)
-        agree_with_chief(distribution, [*variables, *optimizer.variables, *progress.variables], vocabulary)
+        agree_with_chief(distribution, [*variables, *optimizer.variables, *progress.variables,
+                                        *([lock] if lock is not None else [])], vocabulary)
         if changed_rows is not None:
             changed_rows.start()
         if number(progress.step):
@@ -153,17 +166,24 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
             log(f"resuming from {source} at step {number(progress.step):,}, epoch {number(progress.epoch) + 1}")
 
         objective, noise_shape = objective_for(config, vocabulary)
-        epochs, total_words = config.training.epochs, config.training.epochs * vocabulary.total_words
+        epochs = config.training.epochs
+        total_words = epochs * round_corpus_words(config, vocabulary.total_words)  # This round's, when continuing.
         learning_rate = linear_decay(config.training.learning_rate, config.training.min_learning_rate_ratio, total_words)
-        run_steps = make_step_runner(strategy, make_train_step(model, objective, optimizer, changed_rows), progress,
-                                     learning_rate, exchange, config.training.sync_every, distribution.first_replica)
+        train_step = make_train_step(model, objective, optimizer, embedding_lock=lock, changed_rows=changed_rows)
+        run_steps = make_step_runner(strategy, train_step, progress, learning_rate, exchange,
+                                     config.training.sync_every, distribution.first_replica)
         reporter = ProgressReporter(total_words, number(progress.words_done))
         start_step = number(progress.step)
         stop_at = start_step + max_steps if max_steps else 0
-        training_log = TrainingLog(directory.logs, vocabulary, config, number(progress.words_done)) \
-            if distribution.is_chief else None
+        training_log = TrainingLog(directory.logs, vocabulary, config) if distribution.is_chief else None
 
         guard = DivergenceGuard(config, str(directory.root), variables)
+        # Each epoch's totals from the compiled loop; the chief scores E at each epoch end (--eval-*), and
+        # --keep-best / --early-stop follow those scores.
+        totals = EpochTotals()
+        evaluation = EpochEvaluation(config, vocabulary) if distribution.is_chief else None
+        best = BestCheckpoint(config.training, checkpoint, directory.best)
+        last_epoch = best.epochs_to_train(number(progress.epoch), epochs, log)
 
         def save() -> None:
             guard.check_state(number(progress.step), manager.latest_checkpoint)  # Never a checkpoint of non-finite values.
@@ -172,18 +192,19 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
 
         exchanged = {"rows": 0.0, "steps": 0}
 
-        def finish(interrupted_by: str | None = None, snapshot: bool = True) -> TrainingResult:
+        def finish(interrupted_by: str | None = None, run_end: bool = True) -> TrainingResult:
             """The result; the chief's TensorBoard log gets E as it stands (unless an epoch end just did)."""
             if training_log:
-                if snapshot:
-                    training_log.snapshot(number(progress.step), model.embeddings)
+                if run_end:
+                    training_log.run_end(number(progress.step), model.embeddings, totals.last_loss)
                 training_log.close()
             words_per_second = reporter.words_per_second(number(progress.words_done))
             if replicas > 1:
                 rows_per_step = exchanged["rows"] / max(exchanged["steps"], 1)
                 log(f"{words_per_second:,.0f} words/s over {replicas} replicas, {words_per_second / replicas:,.0f} "
                     f"per replica; {rows_per_step:,.0f} changed rows exchanged per step")
-            return TrainingResult(model, vocabulary, number(progress.step), words_per_second, interrupted_by)
+            return TrainingResult(model, vocabulary, number(progress.step), words_per_second, interrupted_by,
+                                  number(progress.step) - start_step)
 
         # Replica r of R reads every R-th line from line r. Token ids are the same every epoch: the first epoch
         # writes them to a file cache that later epochs read instead of the corpus. The cache lives in a
@@ -206,9 +227,10 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
             return batches if replicas == 1 else batches.skip(number(progress.batch))
 
         stop_request = cleanup.enter_context(StopRequest())
-        for epoch in range(number(progress.epoch), epochs):
+        for epoch in range(number(progress.epoch), last_epoch):
             if epoch != number(progress.epoch):
                 progress.start_epoch(epoch)
+            totals.start(number(progress.words_done))
             iterators = [iter(replica_batches(stream, epoch)) for stream in streams]
             while True:
                 before = number(progress.step)
@@ -224,7 +246,8 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
                 if trained.diverged:
                     if training_log:
                         training_log.close()
-                    raise guard.step_diverged(step + 1, trained.diverged_loss, manager.latest_checkpoint)
+                    raise guard.step_diverged(step + 1, trained.last_loss, manager.latest_checkpoint)
+                totals.add(trained.steps, trained.last_loss, trained.loss_sum, trained.pairs)
                 exchanged["rows"] += trained.rows_exchanged
                 exchanged["steps"] += trained.steps
                 if trained.steps and (crossed(before, step, config.training.log_every) or reporter.due()):
@@ -243,10 +266,18 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
                     return finish()
                 if trained.epoch_over:
                     break
+            step = number(progress.step)
+            figures = {**totals.summary(number(progress.words_done)),
+                       **(evaluation.scores(model.embeddings) if evaluation else {})}
             if training_log:
-                training_log.epoch_end(epoch + 1, number(progress.step), number(progress.words_done),
-                                       model.embeddings)
+                training_log.epoch_end(epoch + 1, step, model.embeddings, figures, totals.last_loss)
+            reporter.epoch_end(epoch, epochs, step, figures)
+            if best.after_epoch(epoch + 1, step, figures, log):
+                last_epoch = epoch + 1
+                break
         if number(progress.step) > start_step or not manager.latest_checkpoint:
-            progress.start_epoch(epochs)
+            progress.start_epoch(last_epoch)
             save()
-        return finish(snapshot=False)
+        if distribution.is_chief:
+            record_round_end(directory, config, number(progress.step))
+        return finish(run_end=False)

@@ -4,13 +4,14 @@
     model_dir/vocab.tsv        the vocabulary with counts, in id order
     model_dir/checkpoints/     the training checkpoints: E, W and its bias, optimizer, progress
     model_dir/logs/            TensorBoard: scalars, text and the projector (E only)
+    model_dir/best/            with --keep-best: the checkpoint of the best epoch so far, and best.json
 """
 
 import dataclasses
 import os
 import pathlib
 
-from config import MODEL_DEFINING_FIELDS, Config
+from config import CORPUS_FIELDS, MODEL_DEFINING_FIELDS, PER_RUN_FIELDS, Config
 from errors import UserError
 
 
@@ -33,6 +34,11 @@ class ModelDirectory:
     @property
     def logs(self) -> pathlib.Path:
         return self.root / "logs"
+
+    @property
+    def best(self) -> pathlib.Path:
+        """The checkpoint of the best epoch by --keep-best's score, with best.json saying which."""
+        return self.root / "best"
 
     def saved_config(self) -> Config | None:
         if not self.config_path.exists():
@@ -59,16 +65,32 @@ def resolved_config(saved: Config | None, requested: Config, explicit: set[tuple
     """The config to run with: the saved one (if any) with the explicitly given flags applied on top.
 
     A flag that changes the vocabulary or the shape of E and W cannot continue a saved run: that is an error
-    naming the flag, never a silent mix of two configurations.
+    naming the flag, never a silent mix of two configurations. Another corpus is the one exception: with
+    --update-vocab or --keep-vocab it is the text of a new round of training (training/continuation.py).
     """
     if saved is None:
         return requested
+    new_round = requested.data.update_vocab or requested.data.keep_vocab
     for section, name in sorted(explicit):
         old, new = getattr(getattr(saved, section), name), getattr(getattr(requested, section), name)
-        if name in MODEL_DEFINING_FIELDS.get(section, []) and old != new:
+        if name in MODEL_DEFINING_FIELDS.get(section, []) and old != new and not (name in CORPUS_FIELDS and new_round):
+            if name in CORPUS_FIELDS:
+                raise UserError(
+                    f"{name}={new!r} is not the text this --model-dir trains on ({name}={old!r}): add --update-vocab "
+                    "to continue training on it and add its new words, or --keep-vocab to continue with the "
+                    "vocabulary unchanged; or train in a new --model-dir"
+                )
             raise UserError(
                 f"{name}={new!r} contradicts the run saved in this --model-dir ({name}={old!r}); "
                 "drop the flag to resume, or train in a new --model-dir"
             )
         setattr(getattr(saved, section), name, new)
+    if new_round and any(name in CORPUS_FIELDS for _, name in explicit):
+        for name in CORPUS_FIELDS:  # The new round's text replaces the old whole: files by a TFDS set, say.
+            setattr(saved.data, name, getattr(requested.data, name))
+    if new_round and ("training", "learning_rate") not in explicit:
+        saved.training.learning_rate = saved.training.update_learning_rate
+    for section, names in PER_RUN_FIELDS.items():
+        for name in names:
+            setattr(getattr(saved, section), name, getattr(getattr(requested, section), name))
     return saved

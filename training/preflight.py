@@ -17,7 +17,9 @@ from config import Config
 from data_pipeline.pairs import chunk_ids, training_batches
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary
 from errors import UserError, warn
+from training.continuation import planned_start
 from training.model_directory import ModelDirectory
+from training.rounds import discard_uncommitted_update
 
 CHECKPOINT_STATE = "checkpoint"  # The file in which tf.train.CheckpointManager lists the checkpoints.
 
@@ -45,14 +47,19 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
         config.model.vocabulary_size = len(vocabulary)
     if checkpoint:
         check_checkpoint(checkpoint, config)
-    if not resuming:
-        check_training_pairs(config, lines, vocabulary)
+    # A new round on other text, or pretrained vectors: checked here, written last (training/continuation.py).
+    start = planned_start(config, directory, lines, vocabulary, checkpoint, resuming)
+    if not resuming or (start and start.new_text):
+        check_training_pairs(config, lines, start.vocabulary if start else vocabulary)
     directory.root.mkdir(parents=True, exist_ok=True)
     hold_lock(directory)
     if not resuming:
         vocabulary.save(str(directory.vocabulary_path))
-    directory.save_config(config)
     remove_unfinished_checkpoint_writes(directory)
+    discard_uncommitted_update(directory)
+    if start:
+        return start.write(directory, config)
+    directory.save_config(config)
     return vocabulary
 
 
@@ -158,6 +165,8 @@ def check_checkpoint(path: str, config: Config) -> None:
         ) from None
     vocabulary_size, dim = config.model.vocabulary_size, config.model.embedding_dim
     expected = {"E": [vocabulary_size, dim], "W": [vocabulary_size, dim], "W_bias": [vocabulary_size]}
+    if config.training.lock_init_vectors:
+        expected["E_lock"] = [vocabulary_size]
     for variable, shape in expected.items():
         found = shapes.get(f"{variable}/.ATTRIBUTES/VARIABLE_VALUE")
         if found != shape:

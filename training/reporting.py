@@ -42,3 +42,54 @@ class ProgressReporter:
     def words_per_second(self, words_done: float) -> float:
         """The average rate over the whole run so far."""
         return (words_done - self.start_words) / max(time.monotonic() - self.start_time, 1e-9)
+
+    def epoch_end(self, epoch: int, epochs: int, step: int, figures: dict[str, float]) -> None:
+        """Prints the epoch's closing line: its figures (mean loss, words/s, evaluation scores) at `step`."""
+        print(f"epoch {epoch + 1}/{epochs} done at step {step:,}: {epoch_figures_text(figures)}", file=self.stream,
+              flush=True)
+
+
+def epoch_figures_text(figures: dict[str, float]) -> str:
+    """The figures of an epoch as the progress line shows them, e.g. `mean loss 2.8312, 402,113 words/s;
+    analogy 0.1234, wordsim353 0.5012 (scored in 0.4 s)`."""
+    parts = []
+    if "epoch/mean_loss" in figures:
+        parts.append(f"mean loss {figures['epoch/mean_loss']:.4f}")
+    if "epoch/words_per_second" in figures:
+        parts.append(f"{figures['epoch/words_per_second']:,.0f} words/s")
+    text = ", ".join(parts) or "no steps trained in this run"
+    scores = [f"{name.removeprefix('eval/')} {value:.4f}" for name, value in figures.items() if name.startswith("eval/")]
+    if scores:
+        text += f"; {', '.join(scores)} (scored in {figures.get('epoch/evaluation_seconds', 0.0):.1f} s)"
+    return text
+
+
+class EpochTotals:
+    """An epoch's running totals as the compiled loop hands them over: steps, pairs and their summed loss, and
+    the words and seconds since the epoch (or this run) began. Evaluation at the epoch's end is not timed."""
+
+    def __init__(self):
+        self.last_loss: float | None = None
+        self.start(0.0)
+
+    def start(self, words_done: float) -> None:
+        """Starts an epoch (or resumes one) with `words_done` corpus words trained on so far."""
+        self.steps, self.loss_sum, self.pairs = 0, 0.0, 0.0
+        self.start_time, self.start_words = time.monotonic(), words_done
+
+    def add(self, steps: int, last_loss: float, loss_sum: float, pairs: float) -> None:
+        """Counts `steps` trained steps whose losses, each weighted by its pairs, sum to `loss_sum`."""
+        if steps:
+            self.steps, self.loss_sum, self.pairs = self.steps + steps, self.loss_sum + loss_sum, self.pairs + pairs
+            self.last_loss = last_loss
+
+    def summary(self, words_done: float) -> dict[str, float]:
+        """`epoch/mean_loss` (per pair, over every step of the epoch in this run) and `epoch/words_per_second`,
+        each only when this run trained in the epoch (a run resumed at its very end trained nothing in it)."""
+        figures = {}
+        if self.pairs > 0:
+            figures["epoch/mean_loss"] = self.loss_sum / self.pairs
+        if words_done > self.start_words:
+            figures["epoch/words_per_second"] = (words_done - self.start_words) / max(
+                time.monotonic() - self.start_time, 1e-9)
+        return figures

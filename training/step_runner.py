@@ -12,10 +12,11 @@ from training.checkpoints import Progress
 
 # What each replica brings to a meeting, in this order: its local steps, summed loss, pairs and corpus words
 # since the last meeting, where it stands (the chunk and batch of its last step), whether it was asked to stop,
-# and whether its last step was not finite (and that step's loss).
-LOCAL = ("steps", "loss", "pairs", "words", "chunk", "batch", "stop", "diverged", "diverged_loss")
-# What one call returns, in this order.
-SUMMARY = ("steps", "loss", "pairs", "words", "stop", "epoch_over", "rows_exchanged", "diverged", "diverged_loss")
+# whether its last step was not finite, and its last step's loss.
+LOCAL = ("steps", "loss", "pairs", "words", "chunk", "batch", "stop", "diverged", "last_loss")
+# What one call returns, in this order; each meeting's figures add up, but for the last loss, which is replaced.
+SUMMARY = ("steps", "loss", "pairs", "words", "stop", "epoch_over", "rows_exchanged", "diverged", "last_loss")
+LAST_LOSS = SUMMARY.index("last_loss")
 
 
 def linear_decay(start: float, floor_ratio: float, total_words: float) -> Callable[[tf.Tensor], tf.Tensor]:
@@ -35,12 +36,18 @@ class Trained:
 
     steps: int  # steps taken (a step is one batch on every replica that still had one)
     loss: float  # mean loss per pair over those steps (nan if none)
+    pairs: float  # the pairs (summed weights) of those steps on all replicas
     words: float  # corpus words read by all replicas
     stopped: bool  # some replica was asked to stop: no step was taken
     epoch_over: bool  # every replica's batches ran out
     rows_exchanged: float  # changed rows that the replicas sent each other
     diverged: bool = False  # a replica's step had a loss or an update that was not finite: the run must stop
-    diverged_loss: float = float("nan")  # that step's loss
+    last_loss: float = float("nan")  # the loss of that step, else of the first replica's last step (nan if none)
+
+    @property
+    def loss_sum(self) -> float:
+        """The steps' losses, each weighted by its pairs, summed."""
+        return self.loss * self.pairs if self.pairs else 0.0
 
 
 def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, progress: Progress,
@@ -106,18 +113,27 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
             # every replica's position.
             progress.batch.assign_add(taken)
         diverged = tf.reduce_sum(totals["diverged"])
-        # The loss of the first replica whose step was not finite (nan if none was).
-        diverged_loss = tf.gather(totals["diverged_loss"], tf.argmax(totals["diverged"]))
+        # The last loss of the first replica whose step was not finite (of the first replica if none was).
+        last_loss = tf.gather(totals["last_loss"], tf.argmax(totals["diverged"]))
         return tf.stack([tf.cast(taken, tf.float64), tf.reduce_sum(totals["loss"]), tf.reduce_sum(totals["pairs"]),
                          tf.reduce_sum(totals["words"]), tf.reduce_sum(totals["stop"]), tf.constant(0.0, tf.float64),
-                         tf.constant(0.0, tf.float64), diverged, diverged_loss])
+                         tf.constant(0.0, tf.float64), diverged, last_loss])
 
     def replica_stop(stop: tf.Tensor) -> tf.Tensor:
         return tf.reduce_sum(exchange.collectives.gather(stop, "stop"))
 
+    def merged(summary: tf.Tensor, result: tf.Tensor, rows_exchanged: tf.Tensor) -> tf.Tensor:
+        """The call's SUMMARY so far with one meeting's `result` and rows exchanged added; the last loss is the
+        meeting's when it took a step or diverged."""
+        added = summary + result + tf.one_hot(SUMMARY.index("rows_exchanged"), len(SUMMARY), rows_exchanged, 0.0,
+                                              dtype=tf.float64)
+        moved = tf.logical_or(result[0] > 0, result[SUMMARY.index("diverged")] > 0)
+        return tf.tensor_scatter_nd_update(added, [[LAST_LOSS]],
+                                           [tf.where(moved, result[LAST_LOSS], summary[LAST_LOSS])])
+
     @tf.function
     def run(iterators, steps: tf.Tensor, stop: tf.Tensor) -> tf.Tensor:
-        summary = tf.zeros([len(SUMMARY)], tf.float64)
+        summary = tf.tensor_scatter_nd_update(tf.zeros([len(SUMMARY)], tf.float64), [[LAST_LOSS]], [float("nan")])
         stopped = exchange.first(strategy.run(replica_stop, args=(stop,)))
         done = tf.constant(0, tf.int64)
         while stopped == 0 and done < steps:
@@ -127,8 +143,7 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
             local = strategy.run(local_steps, args=(iterators, round_steps, stop))
             everyone, rows_exchanged = exchange.meet(local)
             result = record(everyone)
-            summary += result + tf.one_hot(SUMMARY.index("rows_exchanged"), len(SUMMARY), rows_exchanged, 0.0,
-                                           dtype=tf.float64)
+            summary = merged(summary, result, rows_exchanged)
             done += tf.cast(result[0], tf.int64)
             if result[SUMMARY.index("diverged")] > 0:
                 break
@@ -142,8 +157,8 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
         result = run(tuple(iterators), tf.constant(steps, tf.int64), tf.constant(float(stop), tf.float64)).numpy()
         summary = dict(zip(SUMMARY, result.tolist()))
         pairs = summary["pairs"]
-        return Trained(int(summary["steps"]), summary["loss"] / pairs if pairs else float("nan"), summary["words"],
-                       summary["stop"] > 0, summary["epoch_over"] > 0, summary["rows_exchanged"],
-                       summary["diverged"] > 0, summary["diverged_loss"])
+        return Trained(int(summary["steps"]), summary["loss"] / pairs if pairs else float("nan"), pairs,
+                       summary["words"], summary["stop"] > 0, summary["epoch_over"] > 0, summary["rows_exchanged"],
+                       summary["diverged"] > 0, summary["last_loss"])
 
     return call

@@ -1,7 +1,7 @@
 """This project's train.py side by side with gensim's skip-gram Word2Vec: speed, memory and quality, in one run.
 
-    python benchmarks/compare_gensim.py                          # gcide, rows 100, 300 and full
-    python benchmarks/compare_gensim.py --quick --rows 100       # the first 20k lines, for development
+    python benchmarks/compare_gensim.py                          # gcide: rows 100, 300, default and full
+    python benchmarks/compare_gensim.py --quick --rows 100 --cores 2 # the first 20k lines, for development
     python benchmarks/compare_gensim.py --corpus my.txt.gz --rows 100,full --out runs/bench
 
 Each training runs in its own subprocess, one after the other, so that wall time and peak memory (the
@@ -10,11 +10,14 @@ child's maximum resident set size, from wait4) belong to one system only. Both g
 and are scored by the same code (the evaluation package: analogies with restrict_vocab 30000, WordSim-353,
 SimLex-999). Words/s are counted as gensim counts them: raw corpus words x epochs / training seconds.
 
-Rows: `100` and `300` train both at that dimension with this project's default objective; `negN` (e.g. `neg15`)
-trains both at dim 100 with N negatives instead of 5; `full` trains this project's exact softmax (dim 100) for a
-bounded number of steps and reports the FLOP/s its three B x D x V products reach, next to the machine's matmul
-FLOP/s measured in the same run at the same shapes; `objectives` trains this project's three objectives
-(negative, sampled, full) and gensim on equal data, bounded so that the full softmax finishes
+Rows: `100` and `300` train both at that dimension with this project's default objective, on two cores and
+pinned to one (`--cores 2,1`: `taskset -c 0`, gensim with workers=1), several pairs in turn (`--repeats`: ours,
+gensim, ours, ...; the median of each time); `negN` (e.g. `neg15`) does the same at dim 100 with N negatives
+instead of 5; `default` is a user's first run, `python train.py` on the embedded corpus with every flag at its
+default, against gensim on the same text at the same settings; `full` trains this project's exact softmax
+(dim 100) for a bounded number of steps and reports the FLOP/s its three B x D x V products reach, next to the
+machine's matmul FLOP/s measured in the same run at the same shapes; `objectives` trains this project's three
+objectives (negative, sampled, full) and gensim on equal data, bounded so that the full softmax finishes
 (--objectives-epochs, --objectives-max-vocab), for their quality and cost side by side.
 Results: OUT/results.md and OUT/results.json.
 """
@@ -28,6 +31,7 @@ import os
 import pathlib
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +44,8 @@ from benchmarks.train_runs import DEFAULT_CORPUS, DEFAULT_OUT, run_context
 from cli import run_entry_point
 from errors import UserError
 
+# data_pipeline.sources.EMBEDDED_CORPUS, named here because importing it would load TensorFlow into this process.
+EMBEDDED_CORPUS = ROOT / "data" / "wordnet_glosses.txt.gz"
 QUICK_LINES = 20000  # --quick trains on this many lines of the corpus
 FULL_STEPS, QUICK_FULL_STEPS = 20, 8  # steps of the bounded `full` run (a step is ~100 GFLOP on gcide)
 WARMUP_STEPS = 3  # steps of the second, shorter `full` run whose time is subtracted: start-up and first steps
@@ -83,8 +89,11 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--corpus", default=str(DEFAULT_CORPUS), help="a text corpus, plain or .gz, a sentence a line")
     parser.add_argument("--out", help="where results.md and results.json go "
                                       f"(default {DEFAULT_OUT.relative_to(ROOT)}, or its quick/ folder with --quick)")
-    parser.add_argument("--rows", default="100,300,full",
-                        help="comma-separated rows: dims (100, 300), negN (dim 100, N negatives), full, objectives")
+    parser.add_argument("--rows", default="100,300,default,full",
+                        help="comma-separated rows: dims (100, 300), negN (dim 100, N negatives), default (a first "
+                             "run), full, objectives")
+    parser.add_argument("--cores", default="2,1", help="comma-separated core counts for the dim rows (1: taskset -c 0)")
+    parser.add_argument("--repeats", type=int, default=1, help="pairs of runs in turn per row; times are medians")
     parser.add_argument("--quick", action="store_true", help=f"train on the first {QUICK_LINES:,} lines only")
     parser.add_argument("--full-steps", type=int,
                         help=f"steps of the full-softmax row (default {FULL_STEPS}; {QUICK_FULL_STEPS} with --quick)")
@@ -101,11 +110,25 @@ def flag_parser() -> argparse.ArgumentParser:
 def parsed_rows(text: str) -> list[str]:
     rows = [row.strip() for row in text.split(",") if row.strip()]
     for row in rows:
-        if row not in ("full", "objectives") and row_dimension_and_negatives(row) is None:
-            raise UserError(f"--rows: {row!r} is none of a dimension (e.g. 100), negN (e.g. neg15), full, objectives")
+        if row not in ("full", "default", "objectives") and row_dimension_and_negatives(row) is None:
+            raise UserError(f"--rows: {row!r} is none of a dimension (e.g. 100), negN (e.g. neg15), default, full, "
+                            "objectives")
     if not rows:
         raise UserError("--rows names no row: give e.g. 100,300,full")
     return rows
+
+
+def parsed_cores(text: str) -> list[int]:
+    """--cores: 2 (the machine's two cores) and/or 1 (pinned to the first core with taskset)."""
+    cores = [part.strip() for part in text.split(",") if part.strip()]
+    if not cores or any(part not in ("1", "2") for part in cores):
+        raise UserError(f"--cores: {text!r} must list 1 and/or 2, e.g. 2,1")
+    return [int(part) for part in cores]
+
+
+def pinned(cores: int) -> list[str]:
+    """The command prefix that keeps a process on one core, or none for the whole machine."""
+    return ["taskset", "-c", "0"] if cores == 1 else []
 
 
 def row_dimension_and_negatives(row: str) -> tuple[int, int | None] | None:
@@ -124,6 +147,7 @@ def plain_corpus(source: pathlib.Path, work_dir: pathlib.Path, max_lines: int | 
         raise UserError(f"corpus {source} not found: pass --corpus PATH")
     opener = gzip.open if source.suffix == ".gz" else open
     needs_copy = source.suffix == ".gz" or max_lines is not None
+    work_dir.mkdir(parents=True, exist_ok=True)
     target = work_dir / "corpus.txt" if needs_copy else source
     lines = words = 0
     try:
@@ -188,13 +212,19 @@ def scores(source: list[str], work_dir: pathlib.Path, name: str) -> dict:
 
 
 def train_ours(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, settings: Hyperparameters,
-               loss: str | None = None, max_steps: int = 0, evaluate: bool = True) -> dict:
-    """train.py in a subprocess; its training seconds from --metrics-file, then (`evaluate`) the scores of its E."""
+               loss: str | None = None, max_steps: int = 0, evaluate: bool = True, cores: int = 2,
+               first_run: bool = False) -> dict:
+    """train.py in a subprocess; its training seconds from --metrics-file, then (`evaluate`) the scores of its E.
+    `first_run`: as a user's first command, `python train.py` with no flags but where its output goes (the
+    embedded corpus; `corpus` is then its text, for the word count)."""
     model_dir, metrics_path = work_dir / name, work_dir / f"{name}.metrics.json"
-    command = [sys.executable, str(ROOT / "train.py"), "--corpus", str(corpus.path), "--model-dir", str(model_dir),
-               "--dim", str(dim), "--window", str(settings.window), "--negatives", str(settings.negatives),
-               "--sample", str(settings.sample), "--min-count", str(settings.min_count),
-               "--epochs", str(settings.epochs), "--seed", str(settings.seed), "--metrics-file", str(metrics_path)]
+    shutil.rmtree(model_dir, ignore_errors=True)  # A repeat trains afresh rather than resuming.
+    command = [*pinned(cores), sys.executable, str(ROOT / "train.py"), "--model-dir", str(model_dir),
+               "--metrics-file", str(metrics_path)]
+    if not first_run:
+        command += ["--corpus", str(corpus.path), "--dim", str(dim), "--window", str(settings.window),
+                    "--negatives", str(settings.negatives), "--sample", str(settings.sample),
+                    "--min-count", str(settings.min_count), "--epochs", str(settings.epochs), "--seed", str(settings.seed)]
     command += ["--loss", loss] if loss else []
     command += ["--max-steps", str(max_steps)] if max_steps else []
     command += ["--max-vocab", str(settings.max_vocab)] if settings.max_vocab else []
@@ -207,19 +237,23 @@ def train_ours(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, sett
     raw_words_read = metrics["words"] * corpus.words / vocabulary_words
     return {"command": shlex.join(command), "wall_seconds": process.wall_seconds, "peak_rss_mb": process.peak_rss_mb,
             "training_seconds": metrics["training_seconds"],
-            "words_per_second": raw_words_read / metrics["training_seconds"], "steps": metrics["steps"],
+            "words_per_second": raw_words_read / metrics["training_seconds"],
+            "words_per_wall_second": raw_words_read / process.wall_seconds, "steps": metrics["steps"],
             "batch_size": metrics["batch_size"], "vocabulary_size": metrics["vocabulary_size"],
             "embedding_dim": dim, **(scores(["--model-dir", str(model_dir)], work_dir, name) if evaluate else {})}
 
 
-def train_gensim(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, settings: Hyperparameters) -> dict:
-    """gensim's Word2Vec(sg=1) in a subprocess (gensim_word2vec.py), then the scores of its vectors."""
+def train_gensim(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, settings: Hyperparameters,
+                 evaluate: bool = True, cores: int = 2) -> dict:
+    """gensim's Word2Vec(sg=1) in a subprocess (gensim_word2vec.py), then (`evaluate`) the scores of its vectors.
+    On one core it runs pinned with workers=1, its own best there."""
     vectors_path, metrics_path = work_dir / f"{name}.vectors.txt", work_dir / f"{name}.metrics.json"
-    command = [sys.executable, str(ROOT / "benchmarks" / "gensim_word2vec.py"), "--corpus", str(corpus.path),
+    workers = settings.threads if cores > 1 else 1
+    command = [*pinned(cores), sys.executable, str(ROOT / "benchmarks" / "gensim_word2vec.py"), "--corpus", str(corpus.path),
                "--vectors", str(vectors_path), "--metrics-file", str(metrics_path), "--dim", str(dim),
                "--window", str(settings.window), "--negatives", str(settings.negatives),
                "--sample", str(settings.sample), "--min-count", str(settings.min_count),
-               "--epochs", str(settings.epochs), "--workers", str(settings.threads), "--seed", str(settings.seed)]
+               "--epochs", str(settings.epochs), "--workers", str(workers), "--seed", str(settings.seed)]
     command += ["--max-vocab", str(settings.max_vocab)] if settings.max_vocab else []
     print(f"[{name}] {shlex.join(command)}", flush=True)
     process = run_measured(command, work_dir / f"{name}.log")
@@ -227,9 +261,10 @@ def train_gensim(corpus: Corpus, work_dir: pathlib.Path, name: str, dim: int, se
     return {"command": shlex.join(command), "wall_seconds": process.wall_seconds, "peak_rss_mb": process.peak_rss_mb,
             "training_seconds": metrics["training_seconds"],
             "words_per_second": metrics["corpus_words"] * settings.epochs / metrics["training_seconds"],
+            "words_per_wall_second": metrics["corpus_words"] * settings.epochs / process.wall_seconds,
             "save_seconds": metrics["save_seconds"], "corpus_words": metrics["corpus_words"],
             "vocabulary_size": metrics["vocabulary_size"], "embedding_dim": dim,
-            **scores(["--vectors", str(vectors_path)], work_dir, name)}
+            **(scores(["--vectors", str(vectors_path)], work_dir, name) if evaluate else {})}
 
 
 def measure_matmul(batch: int, dim: int, vocab: int, seconds: float, work_dir: pathlib.Path) -> dict:
@@ -241,16 +276,33 @@ def measure_matmul(batch: int, dim: int, vocab: int, seconds: float, work_dir: p
     return json.loads(log_path.read_text(encoding="utf-8").strip().splitlines()[-1])
 
 
-COMPARED = ["wall_seconds", "training_seconds", "words_per_second", "peak_rss_mb", "analogy", "wordsim353",
-            "simlex999"]
+COMPARED = ["wall_seconds", "training_seconds", "words_per_second", "words_per_wall_second", "peak_rss_mb", "analogy",
+            "wordsim353", "simlex999"]
+TIMED = ["wall_seconds", "training_seconds", "words_per_second", "words_per_wall_second"]
 QUALITY = ["analogy", "wordsim353", "simlex999"]
 
 
 def comparison(ours: dict, gensim: dict) -> tuple[dict, dict]:
     """ours / gensim for every compared figure, and ours - gensim for the quality scores."""
-    ratio = {key: ours[key] / gensim[key] if gensim[key] else None for key in COMPARED}
-    difference = {key: ours[key] - gensim[key] for key in QUALITY}
+    nan = float("nan")
+    ratio = {key: ours.get(key, nan) / gensim[key] if gensim.get(key) else None for key in COMPARED}
+    difference = {key: ours.get(key, nan) - gensim.get(key, nan) for key in QUALITY}
     return ratio, difference
+
+
+def side_by_side(run_ours, run_gensim, repeats: int) -> dict:
+    """`repeats` pairs of runs in turn (ours, gensim, ours, ...), each `run_*(repeat)` a result dict; the first
+    run's figures with each time replaced by the median over the repeats, the ratios, and every run's times."""
+    runs = {"ours": [], "gensim": []}
+    for repeat in range(repeats):
+        runs["ours"].append(run_ours(repeat))
+        runs["gensim"].append(run_gensim(repeat))
+    row = {}
+    for system, results in runs.items():
+        row[system] = {**results[0], **{key: statistics.median(result[key] for result in results) for key in TIMED}}
+    row["ratio"], row["difference"] = comparison(row["ours"], row["gensim"])
+    row["runs"] = {system: [{key: result[key] for key in TIMED} for result in results] for system, results in runs.items()}
+    return row
 
 
 def full_row(corpus: Corpus, work_dir: pathlib.Path, settings: Hyperparameters, steps: int,
@@ -269,6 +321,32 @@ def full_row(corpus: Corpus, work_dir: pathlib.Path, settings: Hyperparameters, 
     matmul = measure_matmul(batch, dim, vocab, matmul_seconds, work_dir)
     return {"ours": ours, "warmup": warmup, "flops_per_second": steady, "flops_per_second_with_start_up": with_start_up,
             "matmul": matmul, "share_of_matmul": steady / matmul["flops_per_second"] if steady else None}
+
+
+def dim_row(corpus: Corpus, work_dir: pathlib.Path, row: str, settings: Hyperparameters, cores: int,
+            repeats: int, evaluate: bool) -> dict:
+    """Both systems at the row's dimension (and negatives: `negN`) on `cores` cores, `repeats` pairs in turn; scores
+    from the first pair (`evaluate`)."""
+    dim, negatives = row_dimension_and_negatives(row)
+    settings = dataclasses.replace(settings, negatives=negatives or settings.negatives)
+    suffix = "" if cores == 2 else "-1core"
+    return side_by_side(
+        lambda repeat: train_ours(corpus, work_dir, f"ours-{row}{suffix}", dim, settings, cores=cores,
+                                  evaluate=evaluate and repeat == 0),
+        lambda repeat: train_gensim(corpus, work_dir, f"gensim-{row}{suffix}", dim, settings, cores=cores,
+                                    evaluate=evaluate and repeat == 0),
+        repeats)
+
+
+def first_run_row(work_dir: pathlib.Path, settings: Hyperparameters, repeats: int) -> dict:
+    """A user's first run, `python train.py` (the embedded corpus, every default), against gensim on the same text
+    with the same settings (this project's defaults are word2vec's: dim 100, window 5, 5 negatives, 5 epochs)."""
+    text = plain_corpus(EMBEDDED_CORPUS, work_dir / "default-corpus", None)
+    row = side_by_side(
+        lambda repeat: train_ours(text, work_dir, "ours-default", 100, settings, first_run=True, evaluate=repeat == 0),
+        lambda repeat: train_gensim(text, work_dir, "gensim-default", 100, settings, evaluate=repeat == 0),
+        repeats)
+    return {**row, "corpus": {"source": text.source, "lines": text.lines, "words": text.words}}
 
 
 OBJECTIVES = ["negative", "sampled", "full"]
@@ -293,7 +371,7 @@ def without_nan(value):
 
 
 def figure(value, digits: int) -> str:
-    if value is None or math.isnan(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
     return f"{value:,.{digits}f}"
 
@@ -319,30 +397,39 @@ def markdown(results: dict) -> str:
         "",
     ]
     compared = {name: row for name, row in results["rows"].items() if name not in ("full", "objectives")}
-    if compared:
+    one_core = results.get("one_core", {})
+    if compared or one_core:
+        lines += speed_summary(compared, one_core)
         lines += [
-            "| run | wall time (s) | training (s) | words/s | peak RSS (MB) | analogy | WordSim-353 | SimLex-999 |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            ("| run | cores | wall time (s) | training (s) | words/s, training | words/s, wall | peak RSS (MB) | analogy "
+            "| WordSim-353 | SimLex-999 |"),
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         ]
-        digits = {"wall_seconds": 1, "training_seconds": 1, "words_per_second": 0, "peak_rss_mb": 0,
-                  "analogy": 3, "wordsim353": 3, "simlex999": 3}
-        for name, row in compared.items():
-            dim, negatives = row_dimension_and_negatives(name)
-            setting = f"dim {dim}" + (f", negatives {negatives}" if negatives else "")
-            for label, values, places in [(f"ours, {setting}", row["ours"], digits),
-                                          (f"gensim, {setting}", row["gensim"], digits),
-                                          ("ratio ours / gensim", row["ratio"], dict.fromkeys(digits, 2))]:
-                lines.append(f"| {label} | " + " | ".join(figure(values[key], places[key]) for key in COMPARED) + " |")
-            lines.append("| difference ours - gensim | | | | | "
-                         + " | ".join(signed(row["difference"][key]) for key in QUALITY) + " |")
+        digits = {"wall_seconds": 1, "training_seconds": 1, "words_per_second": 0, "words_per_wall_second": 0,
+                  "peak_rss_mb": 0, "analogy": 3, "wordsim353": 3, "simlex999": 3}
+        for cores, table in ((2, compared), (1, one_core)):
+            for name, row in table.items():
+                what = row_label(name, "default corpus, `python train.py`")
+                for label, values, places in [(f"ours, {what}", row["ours"], digits),
+                                              (f"gensim, {what}", row["gensim"], digits),
+                                              ("ratio ours / gensim", row["ratio"], dict.fromkeys(digits, 2))]:
+                    lines.append(f"| {label} | {cores} | "
+                                 + " | ".join(figure(values.get(key), places[key]) for key in COMPARED) + " |")
+                if "analogy" in row["ours"]:
+                    lines.append("| difference ours - gensim | | | | | | | "
+                                 + " | ".join(signed(row["difference"][key]) for key in QUALITY) + " |")
         lines += [
             "",
             ("Wall time: the whole training process (start-up, vocabulary, training, saving; gensim's includes writing "
             "its vectors as text). Training: the training loop alone, as each system times it. Words/s: raw corpus "
-            "words x epochs / training seconds, as gensim counts them. Peak RSS: the training process's maximum "
-            "resident memory. Analogy: questions-words.txt, 3CosAdd, restrict_vocab 30000; WordSim-353 and "
-            "SimLex-999: Spearman correlation; all by this project's evaluate.py. (Linux counts a parent's peak "
-            f"memory into its children's: this script's own was {results['benchmark_peak_rss_mb']:,.0f} MB.)"),
+            "words x epochs / training seconds (as gensim counts them), or / wall time. Cores: 2, the machine; 1, both "
+            "pinned with `taskset -c 0` (gensim with workers=1); quality is scored on the two-core runs. Times are "
+            f"medians of {results.get('repeats', 1)} pair(s) of runs taken in turn. Peak RSS: the training process's "
+            "maximum resident memory. Analogy: questions-words.txt, 3CosAdd, restrict_vocab 30000; WordSim-353 and "
+            "SimLex-999: Spearman correlation; all by this project's evaluate.py. The default-corpus row is a user's "
+            "first run: `python train.py` with no flags (the embedded WordNet corpus, dim 100), and gensim on the same "
+            "text at the same settings. (Linux counts a parent's peak memory into its children's: this script's own "
+            f"was {results['benchmark_peak_rss_mb']:,.0f} MB.)"),
             "",
         ]
     if "full" in results["rows"]:
@@ -369,6 +456,28 @@ def markdown(results: dict) -> str:
     if "objectives" in results["rows"]:
         lines += objectives_markdown(results["rows"]["objectives"])
     return "\n".join(lines)
+
+
+def row_label(row: str, default: str) -> str:
+    """How a compared row is named in the tables: `dim 100`, `dim 100, negatives 15`, or `default` for a first run."""
+    if row == "default":
+        return default
+    dim, negatives = row_dimension_and_negatives(row)
+    return f"dim {dim}" + (f", negatives {negatives}" if negatives else "")
+
+
+def speed_summary(two_cores: dict, one_core: dict) -> list[str]:
+    """The words/s ratios ours / gensim in one small table: by training seconds and by whole-process wall time."""
+    lines = [("| words/s, ours / gensim | 2 cores, training | 2 cores, whole process | 1 core, training "
+              "| 1 core, whole process |"), "| --- | ---: | ---: | ---: | ---: |"]
+    for name in dict.fromkeys([*two_cores, *one_core]):
+        what = row_label(name, "default corpus, first run (dim 100)")
+        cells = []
+        for table in (two_cores, one_core):
+            ratio = table[name]["ratio"] if name in table else {}
+            cells += [figure(ratio.get("words_per_second"), 2), figure(ratio.get("words_per_wall_second"), 2)]
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def objectives_markdown(row: dict) -> list[str]:
@@ -410,7 +519,9 @@ def main() -> int:
 def run(flags: argparse.Namespace) -> int:
     from evaluation.data_files import ANALOGIES, SIMLEX999, WORDSIM353, gensim_test_data
 
-    rows = parsed_rows(flags.rows)
+    rows, cores = parsed_rows(flags.rows), parsed_cores(flags.cores)
+    if flags.repeats < 1:
+        raise UserError(f"--repeats must be at least 1, not {flags.repeats}")
     if None in (gensim_test_data(name) for name in (ANALOGIES, WORDSIM353, SIMLEX999)):
         raise UserError("gensim (and the evaluation files it ships) is missing: pip install -r requirements-dev.txt")
     full_steps = flags.full_steps or (QUICK_FULL_STEPS if flags.quick else FULL_STEPS)
@@ -429,23 +540,24 @@ def run(flags: argparse.Namespace) -> int:
             "quick": flags.quick,
             "corpus": {"source": corpus.source, "lines": corpus.lines, "words": corpus.words},
             "hyperparameters": dataclasses.asdict(settings),
+            "repeats": flags.repeats,
             "rows": {},
+            "one_core": {},
         }
         for row in rows:
             if row == "full":
                 results["rows"]["full"] = full_row(corpus, work_dir, settings, full_steps, flags.matmul_seconds)
-                continue
-            if row == "objectives":
+            elif row == "default":
+                results["rows"]["default"] = first_run_row(work_dir, settings, flags.repeats)
+            elif row == "objectives":
                 bounded = dataclasses.replace(settings, epochs=flags.objectives_epochs,
                                               max_vocab=flags.objectives_max_vocab)
                 results["rows"]["objectives"] = objectives_row(corpus, work_dir, bounded)
-                continue
-            dim, negatives = row_dimension_and_negatives(row)
-            row_settings = dataclasses.replace(settings, negatives=negatives or settings.negatives)
-            ours = train_ours(corpus, work_dir, f"ours-{row}", dim, row_settings)
-            gensim_row = train_gensim(corpus, work_dir, f"gensim-{row}", dim, row_settings)
-            ratio, difference = comparison(ours, gensim_row)
-            results["rows"][row] = {"ours": ours, "gensim": gensim_row, "ratio": ratio, "difference": difference}
+            else:
+                for count in cores:
+                    table = results["rows"] if count == 2 else results["one_core"]
+                    table[row] = dim_row(corpus, work_dir, row, settings, count, flags.repeats,
+                                         evaluate=count == cores[0])
         results["benchmark_peak_rss_mb"] = own_peak_rss_mb()
     finally:
         if not flags.work_dir:

@@ -9,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 import errors
-from data_pipeline.tokenize import non_text_bytes, tokenize
+from data_pipeline.tokenize import chunk_non_text_bytes, tokenize
 from errors import UserError
 
 HEADER = "word\tcount"
@@ -76,30 +76,48 @@ class CorpusCount:
     control_bytes: int = 0
 
 
+def token_chunks(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048,
+                 cache_path: str = "") -> tf.data.Dataset:
+    """The corpus tokenised once, chunk by chunk, as what both the vocabulary and the training pairs need:
+
+    - `words`, `counts`: the chunk's distinct tokens and how often each occurs in it;
+    - `token_index`, `row_splits`: its tokens in order, as indices into `words`, and where each line starts;
+    - `bytes`, `invalid_bytes`, `control_bytes`: its size, and how much of it is not UTF-8 text.
+
+    With `cache_path`, the first full pass writes the chunks to that file, and `data_pipeline.pairs.chunk_ids`
+    turns them into ids by looking up each chunk's distinct words only, instead of tokenising the corpus again.
+    """
+
+    def tokenized(chunk: tf.Tensor) -> dict:
+        tokens = tokenize(chunk, token_pattern)
+        words, token_index, counts = tf.unique_with_counts(tokens.flat_values, out_idx=tf.int32)
+        invalid, control = chunk_non_text_bytes(chunk)
+        return {"words": words, "counts": tf.cast(counts, tf.int64), "token_index": token_index,
+                "row_splits": tokens.row_splits,
+                "bytes": tf.reduce_sum(tf.cast(tf.strings.length(chunk), tf.int64)),
+                "invalid_bytes": invalid, "control_bytes": control}
+
+    chunks = lines.batch(lines_per_chunk).map(tokenized, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return chunks.cache(cache_path) if cache_path else chunks
+
+
 def count_corpus(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048,
-                 max_words_in_memory: int = 0) -> CorpusCount:
+                 max_words_in_memory: int = 0, token_cache: str = "") -> CorpusCount:
     """Counts every token of the corpus, and its bytes that are not UTF-8 text. Each chunk of lines is reduced
     to its distinct words in TensorFlow, so memory grows with the vocabulary, not with the corpus; with
     `max_words_in_memory` (0: no limit) the rarest words are pruned whenever a chunk leaves more than that many,
     so memory stays bounded too (words pruned early and seen again later restart from zero: their counts are
-    undercounts, as in word2vec)."""
-
-    def distinct_words(chunk: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        words, _, counts = tf.unique_with_counts(tokenize(chunk, token_pattern).flat_values, out_idx=tf.int64)
-        invalid, control = non_text_bytes(chunk)
-        total = tf.reduce_sum(tf.cast(tf.strings.length(chunk), tf.int64))
-        return words, counts, total, tf.reduce_sum(invalid), tf.reduce_sum(control)
-
+    undercounts, as in word2vec). With `token_cache`, the tokenised chunks are written there (`token_chunks`)."""
     found, min_reduce = CorpusCount(collections.Counter()), 1
-    chunks = lines.batch(lines_per_chunk).map(distinct_words, num_parallel_calls=tf.data.AUTOTUNE)
+    chunks = token_chunks(lines, token_pattern, lines_per_chunk, token_cache)
     try:
-        for words, chunk_counts, total, invalid, control in chunks.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
-            found.words.update(dict(zip(words.tolist(), chunk_counts.tolist())))
+        for chunk in chunks.prefetch(tf.data.AUTOTUNE).as_numpy_iterator():
+            found.words.update(dict(zip(chunk["words"].tolist(), chunk["counts"].tolist())))
             if max_words_in_memory:
                 min_reduce = prune_rarest(found.words, max_words_in_memory, min_reduce)
-            found.bytes += int(total)
-            found.invalid_bytes += int(invalid)
-            found.control_bytes += int(control)
+            found.bytes += int(chunk["bytes"])
+            found.invalid_bytes += int(chunk["invalid_bytes"])
+            found.control_bytes += int(chunk["control_bytes"])
     except tf.errors.OpError as error:  # An unreadable file, a damaged .gz, a file deleted while reading.
         raise UserError(f"cannot read the corpus: {error.message.splitlines()[0]}") from None
     return found
@@ -149,9 +167,11 @@ def check_text(found: CorpusCount, warn: Callable[[str], None]) -> None:
 
 
 def checked_word_counts(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048,
-                        max_words_in_memory: int = 0, warn: Callable[[str], None] = errors.warn) -> collections.Counter:
-    """Every token's count (see `count_corpus`), from a corpus that holds words and is mostly UTF-8 text."""
-    found = count_corpus(lines, token_pattern, lines_per_chunk, max_words_in_memory)
+                        max_words_in_memory: int = 0, warn: Callable[[str], None] = errors.warn,
+                        token_cache: str = "") -> collections.Counter:
+    """Every token's count (see `count_corpus`), from a corpus that holds words and is mostly UTF-8 text. With
+    `token_cache`, the tokenised corpus is kept there (`token_chunks`)."""
+    found = count_corpus(lines, token_pattern, lines_per_chunk, max_words_in_memory, token_cache)
     check_text(found, warn)
     if not found.words:
         raise UserError("the corpus has no words: it is empty or holds no text the tokenizer can split")
@@ -166,11 +186,12 @@ def most_frequent(counts: dict, min_count: int) -> list[tuple]:
 
 def build_vocabulary(lines: tf.data.Dataset, token_pattern: str, min_count: int, max_vocab: int = 0,
                      lines_per_chunk: int = 2048, max_words_in_memory: int = 0,
-                     warn: Callable[[str], None] = errors.warn) -> Vocabulary:
+                     warn: Callable[[str], None] = errors.warn, token_cache: str = "") -> Vocabulary:
     """Counts the corpus (pruning the rarest words beyond `max_words_in_memory`, 0: never) and keeps words seen
     at least `min_count` times, the `max_vocab` most frequent (0: all), sorted by falling count, then
-    alphabetically so that ties are reproducible. A corpus that is mostly not UTF-8 text is refused."""
-    counts = checked_word_counts(lines, token_pattern, lines_per_chunk, max_words_in_memory, warn)
+    alphabetically so that ties are reproducible. A corpus that is mostly not UTF-8 text is refused. With
+    `token_cache`, the tokenised corpus is kept there for the first epoch (`token_chunks`)."""
+    counts = checked_word_counts(lines, token_pattern, lines_per_chunk, max_words_in_memory, warn, token_cache)
     kept = most_frequent(counts, min_count)
     if max_vocab > 0:
         kept = kept[:max_vocab]

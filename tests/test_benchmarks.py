@@ -8,7 +8,7 @@ import sys
 import pytest
 from conftest import ROOT, TOPIC_LINES, UPDATE_LINES, run_script
 
-from benchmarks.compare_gensim import comparison, run_measured
+from benchmarks.compare_gensim import comparison, markdown, parsed_cores, run_measured
 from benchmarks.matmul_flops import matmul_flops_per_second
 
 
@@ -40,14 +40,46 @@ def test_a_failing_process_is_a_user_error_with_its_last_lines(tmp_path):
 
 
 def test_ratios_are_ours_over_gensim_and_quality_differences_ours_minus_gensim():
-    ours = {"wall_seconds": 30.0, "training_seconds": 20.0, "words_per_second": 500_000.0, "peak_rss_mb": 800.0,
-                "analogy": 0.25, "wordsim353": 0.5, "simlex999": 0.3}
-    gensim = {"wall_seconds": 60.0, "training_seconds": 40.0, "words_per_second": 250_000.0, "peak_rss_mb": 400.0,
-                  "analogy": 0.20, "wordsim353": 0.5, "simlex999": 0.4}
+    ours = {"wall_seconds": 30.0, "training_seconds": 20.0, "words_per_second": 500_000.0,
+            "words_per_wall_second": 300_000.0, "peak_rss_mb": 800.0, "analogy": 0.25, "wordsim353": 0.5,
+            "simlex999": 0.3}
+    gensim = {"wall_seconds": 60.0, "training_seconds": 40.0, "words_per_second": 250_000.0,
+              "words_per_wall_second": 150_000.0, "peak_rss_mb": 400.0, "analogy": 0.20, "wordsim353": 0.5,
+              "simlex999": 0.4}
     ratio, difference = comparison(ours, gensim)
-    assert ratio == pytest.approx({"wall_seconds": 0.5, "training_seconds": 0.5, "words_per_second": 2.0, "peak_rss_mb": 2.0,
+    assert ratio == pytest.approx({"wall_seconds": 0.5, "training_seconds": 0.5, "words_per_second": 2.0,
+                                   "words_per_wall_second": 2.0, "peak_rss_mb": 2.0,
                                        "analogy": 1.25, "wordsim353": 1.0, "simlex999": 0.75})
     assert difference == pytest.approx({"analogy": 0.05, "wordsim353": 0.0, "simlex999": -0.1})
+
+
+def test_the_table_gives_speed_ratios_by_training_and_by_wall_time_per_core_count():
+    # Ours reads 1,000 words x 5 epochs in 10 s of training and 20 s of wall time, gensim in 20 s and 25 s.
+    ours = {"wall_seconds": 20.0, "training_seconds": 10.0, "words_per_second": 500.0, "words_per_wall_second": 250.0,
+            "peak_rss_mb": 800.0}
+    gensim = {"wall_seconds": 25.0, "training_seconds": 20.0, "words_per_second": 250.0, "words_per_wall_second": 200.0,
+              "peak_rss_mb": 100.0}
+    ratio, difference = comparison(ours, gensim)
+    row = {"ours": ours, "gensim": gensim, "ratio": ratio, "difference": difference}
+    results = {"command": "c", "date": "d", "machine": {"cpus": 2, "processor": "x"}, "quick": False, "repeats": 3,
+               "versions": {"tensorflow": "t", "gensim": "g"}, "corpus": {"source": "s", "lines": 1, "words": 1000},
+               "hyperparameters": {"window": 5, "negatives": 5, "sample": 1e-3, "min_count": 5, "epochs": 5,
+                                   "threads": 2, "seed": 1},
+               "rows": {"100": row, "default": row}, "one_core": {"100": row}, "benchmark_peak_rss_mb": 20.0}
+    table = markdown(results)
+    # 500 / 250 = 2.00 by training seconds, 250 / 200 = 1.25 by wall time; the first run has no one-core column.
+    assert "| dim 100 | 2.00 | 1.25 | 2.00 | 1.25 |" in table
+    assert "| default corpus, first run (dim 100) | 2.00 | 1.25 | n/a | n/a |" in table
+    assert "| ours, dim 100 | 1 | 20.0 | 10.0 | 500 | 250 | 800 | n/a | n/a | n/a |" in table
+    assert "medians of 3 pair(s)" in table
+
+
+def test_core_counts_are_one_or_two():
+    from errors import UserError
+
+    assert parsed_cores("2,1") == [2, 1]
+    with pytest.raises(UserError, match="--cores"):
+        parsed_cores("4")
 
 
 def test_the_matmul_reference_counts_six_b_d_v_flops_per_call():
@@ -86,6 +118,9 @@ def test_compare_gensim_runs_both_systems_and_writes_the_tables(tiny_corpus, tmp
         flops_per_step = 6 * full["ours"]["batch_size"] * 100 * 19
         assert full["flops_per_second"] == pytest.approx(flops_per_step * 2 / steady_seconds)
         assert full["share_of_matmul"] == pytest.approx(full["flops_per_second"] / full["matmul"]["flops_per_second"])
+    # Pinned to one core (taskset), both ran again, gensim with one worker.
+    one_core = results["one_core"]["8"]
+    assert one_core["ours"]["command"].startswith("taskset -c 0 ") and "--workers 1" in one_core["gensim"]["command"]
     # neg15: both systems at dim 100 with 15 negatives.
     more_negatives = results["rows"]["neg15"]
     assert "--negatives 15" in more_negatives["ours"]["command"] and "--negatives 15" in more_negatives["gensim"]["command"]

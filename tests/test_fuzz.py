@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from config import TOKEN_PATTERN
 from data_pipeline.normalization import nfc
 from data_pipeline.pairs import chunk_ids, skipgram_pairs, training_batches
-from data_pipeline.tokenize import non_text_bytes, tokenize
+from data_pipeline.tokenize import chunk_non_text_bytes, non_text_bytes, tokenize
 from data_pipeline.vocabulary import NON_TEXT_LIMIT, Vocabulary, build_vocabulary
 from errors import UserError
 
@@ -86,8 +86,11 @@ def test_nfc_equals_pythons_unicodedata_normalize(lines):
 @given(corpora)
 def test_invalid_and_control_bytes_are_counted_as_pythons_decoder_counts_them(lines):
     invalid, control = non_text_bytes(tf.constant(lines, tf.string))
-    assert list(zip(invalid.numpy().tolist(), control.numpy().tolist())) == [
-        reference_non_text_bytes(data) for data in lines]
+    expected = [reference_non_text_bytes(data) for data in lines]
+    assert list(zip(invalid.numpy().tolist(), control.numpy().tolist())) == expected
+    # The chunk's totals, with the shortcut for ASCII chunks, agree.
+    assert [int(total) for total in chunk_non_text_bytes(tf.constant(lines, tf.string))] == [
+        sum(counts) for counts in zip(*expected)] if expected else [0, 0]
 
 
 @fuzz

@@ -146,6 +146,23 @@ def test_full_softmax_gradients_written_by_hand_equal_automatic_differentiation(
         np.testing.assert_allclose(tf.convert_to_tensor(mine), tf.convert_to_tensor(reference), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("objective, noise", [
+    (NegativeSampling(negatives=2), tf.constant([[0, 2, 4, 6]])),
+    (FullSoftmax(), tf.constant([[0]])),
+], ids=["negative", "full"])
+def test_a_step_without_its_loss_updates_exactly_as_one_with_it(objective, noise):
+    # The loop reads the loss only now and then; the steps in between skip it, and must train the same.
+    models = [SkipGram(vocabulary_size=8, embedding_dim=4, seed=1) for _ in range(2)]
+    steps = [make_train_step(model, objective, BatchSGD()) for model in models]
+    for _ in range(3):
+        with_loss = steps[0](topic_batch(noise), tf.constant(0.05))
+        without = steps[1](topic_batch(noise), tf.constant(0.05), with_loss=False)
+    assert float(with_loss[0]) > 0 and float(without[0]) == 0
+    assert bool(with_loss[1]) and bool(without[1])
+    for first, second in zip(models[0].weights, models[1].weights):
+        np.testing.assert_array_equal(first.numpy(), second.numpy())
+
+
 def test_full_softmax_bounds_each_row_by_its_true_pairs_and_its_probability_mass():
     # V = 2, W = 0 and a bias of 0: every pair gives p = 1/2 to both words. 40 pairs all predict word 0, with
     # h = (1, 0) for each. Row 0: 40 true pairs and 40 x 1/2 = 20 pairs' worth of probability; its gradient,

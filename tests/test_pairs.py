@@ -11,10 +11,11 @@ from data_pipeline.pairs import (
     keep_probabilities,
     noise_table,
     noise_words,
+    row_pairs,
     skipgram_pairs,
     training_batches,
 )
-from data_pipeline.vocabulary import Vocabulary
+from data_pipeline.vocabulary import Vocabulary, build_vocabulary
 
 
 def pairs_of(lines: list[list[int]], window_size: int, seed: int = 0, keep=None) -> list[tuple[int, int]]:
@@ -111,3 +112,51 @@ def test_batches_cover_all_pairs_and_resume_skips_exactly_what_was_done():
     for expected, actual in zip(everything[index:], resumed):
         np.testing.assert_array_equal(expected["centres"], actual["centres"])
         np.testing.assert_array_equal(expected["noise"], actual["noise"])
+
+
+def counted_row_pairs(centres, contexts, weights, noise) -> dict[str, np.ndarray]:
+    """row_pairs's counts, pair by pair and word by word in numpy."""
+    counts = {name: [] for name in ("centre_pairs", "context_pairs", "context_noise_pairs", "noise_pairs",
+                                    "noise_context_pairs")}
+    for c, x, w, n in zip(centres, contexts, weights, noise):
+        group = np.arange(len(c)) // (len(c) // n.shape[0])
+        # A pair scores each of its group's noise words but its own context word; a word drawn twice counts twice.
+        scored = lambda word: sum(w[p] * np.sum(n[group[p]] == word) * (x[p] != word) for p in range(len(c)))
+        counts["centre_pairs"].append([w[c == word].sum() for word in c])
+        counts["context_pairs"].append([w[x == word].sum() for word in x])
+        counts["context_noise_pairs"].append([scored(word) for word in x])
+        counts["noise_pairs"].append([[scored(word) for word in row] for row in n])
+        counts["noise_context_pairs"].append([[w[x == word].sum() for word in row] for row in n])
+    return {name: np.array(values, np.float32) for name, values in counts.items()}
+
+
+@pytest.mark.parametrize("dense_vocabulary", [100, 0], ids=["dense", "hashed"])
+@pytest.mark.parametrize("groups", [1, 4])
+def test_row_pairs_counts_each_rows_pairs_in_its_own_batch(dense_vocabulary, groups):
+    rng = np.random.default_rng(groups)
+    centres, contexts = rng.integers(0, 9, [3, 16]), rng.integers(0, 9, [3, 16])
+    weights = (rng.random([3, 16]) < 0.8).astype(np.float32)
+    noise = rng.integers(0, 9, [3, groups, 5])
+    counts = row_pairs(tf.constant(centres, tf.int32), tf.constant(contexts, tf.int32), tf.constant(weights),
+                       tf.constant(noise, tf.int32), vocabulary_size=9, dense_vocabulary=dense_vocabulary)
+    expected = counted_row_pairs(centres, contexts, weights, noise)
+    for name, values in expected.items():
+        np.testing.assert_array_equal(counts[name].numpy(), values, err_msg=name)
+
+
+def test_the_tokens_kept_by_the_vocabulary_pass_give_the_same_ids_as_the_lines(tmp_path):
+    # Words out of the vocabulary ("rare", "x") are dropped from both, lines that keep no word stay empty rows,
+    # and a chunk's token indices point into its own distinct words, whatever the order they first appear in.
+    text = ["the cat sat", "", "cat the the x dog", "dog cat sat"] * 7 + ["rare x"]
+    lines = tf.data.Dataset.from_tensor_slices(text)
+    cache = str(tmp_path / "tokens")
+    vocabulary = build_vocabulary(lines, " ", min_count=9, lines_per_chunk=4, token_cache=cache)
+    assert vocabulary.words == ("cat", "the", "dog", "sat")
+    from_lines = [chunk.to_list() for chunk in chunk_ids(lines, vocabulary, " ", lines_per_chunk=4)]
+    # An unreadable corpus shows that the cached chunks do not read the lines again.
+    unreadable = tf.data.TextLineDataset(str(tmp_path / "missing.txt"))
+    from_tokens = [chunk.to_list() for chunk in chunk_ids(unreadable, vocabulary, " ", lines_per_chunk=4,
+                                                            token_cache=cache)]
+    assert from_tokens == from_lines
+    assert from_lines[0] == [[1, 0, 3], [], [0, 1, 1, 2], [2, 0, 3]]
+    assert from_lines[-1] == [[]]

@@ -146,12 +146,12 @@ def check_workers_support(config: Config, distribution: Distribution) -> None:
 
 
 def worker_vocabulary(config: Config, directory: ModelDirectory, distribution: Distribution,
-                      lines: tf.data.Dataset) -> Vocabulary:
-    """The chief checks the run, loads or counts the vocabulary and saves it (training/preflight.py); other
-    workers load the chief's file when they see it (a shared disk), else count the corpus themselves and keep
-    the result in memory."""
+                      lines: tf.data.Dataset, token_cache: str = "") -> Vocabulary:
+    """The chief checks the run, loads or counts the vocabulary and saves it (training/preflight.py; a new run's
+    count leaves the tokenised corpus in `token_cache`, if given); other workers load the chief's file when they
+    see it (a shared disk), else count the corpus themselves and keep the result in memory."""
     if distribution.is_chief:
-        return prepare_run(config, directory, lines)
+        return prepare_run(config, directory, lines, token_cache)
     if directory.vocabulary_path.exists():
         vocabulary = Vocabulary.load(str(directory.vocabulary_path))
     else:

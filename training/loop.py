@@ -139,8 +139,15 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
     saved = {"step": None}  # the step of the last checkpoint, for the message if another worker is lost
     with contextlib.ExitStack() as cleanup, lost_workers_named(distribution, saved):
         lines = corpus_from(config)
+        # Token ids are the same every epoch. In one process a new run's vocabulary pass keeps the tokenised
+        # corpus (token_cache), so that the first epoch does not tokenise it again (replicas read shards of the
+        # lines, which that cache does not know); the first epoch writes the ids to a file cache that later epochs
+        # read instead of the corpus. Both live in a temporary directory of this process, so an interrupted run
+        # never leaves a half-written cache (or its lock file) behind for the next one.
+        cache_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-ids-"))
+        token_cache = os.path.join(cache_dir, "tokens") if replicas == 1 else ""
         # The chief checks everything that can refuse the run before writing vocab.tsv and config.json.
-        vocabulary = worker_vocabulary(config, directory, distribution, lines)
+        vocabulary = worker_vocabulary(config, directory, distribution, lines, token_cache)
         log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
 
         with strategy.scope():
@@ -206,13 +213,10 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
             return TrainingResult(model, vocabulary, number(progress.step), words_per_second, interrupted_by,
                                   number(progress.step) - start_step)
 
-        # Replica r of R reads every R-th line from line r. Token ids are the same every epoch: the first epoch
-        # writes them to a file cache that later epochs read instead of the corpus. The cache lives in a
-        # temporary directory of this process, so an interrupted run never leaves a half-written cache behind.
-        cache_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-ids-"))
+        # Replica r of R reads every R-th line from line r.
         streams = range(distribution.first_replica, distribution.first_replica + distribution.local_replicas)
         chunks = {stream: chunk_ids(lines.shard(replicas, stream) if replicas > 1 else lines, vocabulary,
-                                    config.data.token_pattern, config.data.lines_per_chunk).cache(
+                                    config.data.token_pattern, config.data.lines_per_chunk, token_cache).cache(
                                         os.path.join(cache_dir, f"ids-{stream}")) for stream in streams}
 
         def replica_batches(stream: int, epoch: int) -> tf.data.Dataset:

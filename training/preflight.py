@@ -24,9 +24,10 @@ from training.rounds import discard_uncommitted_update
 CHECKPOINT_STATE = "checkpoint"  # The file in which tf.train.CheckpointManager lists the checkpoints.
 
 
-def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Dataset) -> Vocabulary:
+def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Dataset, token_cache: str = "") -> Vocabulary:
     """Checks the config, the directory and the corpus, then saves the vocabulary and the config; returns the
-    vocabulary. `config.model.vocabulary_size` is filled in. Nothing is written unless every check passes."""
+    vocabulary. `config.model.vocabulary_size` is filled in. Nothing is written unless every check passes.
+    A new run's vocabulary pass leaves the tokenised corpus in `token_cache` (a temporary file), if given."""
     config.validate()
     check_token_pattern(config.data.token_pattern)
     resuming = check_directory_layout(directory)
@@ -43,14 +44,14 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
     else:
         data = config.data
         vocabulary = build_vocabulary(lines, data.token_pattern, data.min_count, data.max_vocab, data.lines_per_chunk,
-                                      data.max_vocab_memory)
+                                      data.max_vocab_memory, token_cache=token_cache)
         config.model.vocabulary_size = len(vocabulary)
     if checkpoint:
         check_checkpoint(checkpoint, config)
     # A new round on other text, or pretrained vectors: checked here, written last (training/continuation.py).
     start = planned_start(config, directory, lines, vocabulary, checkpoint, resuming)
     if not resuming or (start and start.new_text):
-        check_training_pairs(config, lines, start.vocabulary if start else vocabulary)
+        check_training_pairs(config, lines, start.vocabulary if start else vocabulary, token_cache)
     directory.root.mkdir(parents=True, exist_ok=True)
     hold_lock(directory)
     if not resuming:
@@ -176,12 +177,12 @@ def check_checkpoint(path: str, config: Config) -> None:
             )
 
 
-def check_training_pairs(config: Config, lines: tf.data.Dataset, vocabulary: Vocabulary) -> None:
+def check_training_pairs(config: Config, lines: tf.data.Dataset, vocabulary: Vocabulary, token_cache: str = "") -> None:
     """Refuses a corpus that yields no (centre, context) pair in the first epoch; warns about one shorter than
     the window. Builds only the first batch, so a usable corpus costs one chunk of lines."""
     data = config.data
     batches = training_batches(
-        chunk_ids(lines, vocabulary, data.token_pattern, data.lines_per_chunk), vocabulary,
+        chunk_ids(lines, vocabulary, data.token_pattern, data.lines_per_chunk, token_cache), vocabulary,
         window_size=data.window_size, sample=data.sample, batch_size=config.training.batch_size,
         seed=config.training.seed,
     )

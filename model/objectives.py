@@ -51,8 +51,21 @@ class NegativeSampling:
         runs = tf.reshape(hidden, [groups, -1, tf.shape(hidden)[-1]])
         noise_logits = tf.einsum("gpd,gkd->gpk", runs, noise_rows)
         is_noise = tf.reshape(contexts, [groups, -1, 1]) != noise[:, None, :]
-        noise_losses = tf.reduce_sum(tf.where(is_noise, tf.nn.softplus(noise_logits), 0.0), axis=-1)
-        return tf.nn.softplus(-true_logits) + noise_weight * tf.reshape(noise_losses, [-1])
+        noise_losses = tf.reduce_sum(tf.where(is_noise, softplus(noise_logits), 0.0), axis=-1)
+        return softplus(-true_logits) + noise_weight * tf.reshape(noise_losses, [-1])
+
+
+@tf.custom_gradient
+def softplus(logits: tf.Tensor):
+    """`tf.nn.softplus`, log(1 + e^x), whose gradient, the sigmoid, reuses the forward pass's exponential: one
+    exponential per score where softplus and sigmoid apart take two."""
+    exponential = tf.exp(-tf.abs(logits))  # In (0, 1]: never overflows.
+    losses = tf.maximum(logits, 0.0) + tf.math.log1p(exponential)
+
+    def gradient(upstream: tf.Tensor) -> tf.Tensor:
+        return upstream * tf.where(logits >= 0.0, 1.0, exponential) / (1.0 + exponential)
+
+    return losses, gradient
 
 
 class SampledSoftmax:

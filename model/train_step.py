@@ -16,11 +16,11 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
     of E or W was not finite (training must stop: see training/guard.py).
 
     With `with_loss=False` the step returns a loss of 0 and `finite` checks the updates alone: the gradients need
-    the sigmoid of each score, not its softplus, so XLA then leaves the per-pair losses out altogether (16% of the
-    step at dim 100 and 27% at dim 300, measured before issue 11). Every value reaching E or W is still checked
-    (an update is the only way one does), and the loss wherever it is computed. The loop reads the loss only at
-    the first and last step of each run of steps (training/step_runner.py). Each value of `with_loss` is its own
-    compiled step.
+    the sigmoid of each score, not its softplus, so XLA then leaves the per-pair losses out altogether. Every value
+    reaching E or W is still checked (an update is the only way one does). The training loop computes every step's
+    loss, since its epoch mean counts every step (training/step_runner.py); the loss costs 10-17% of a step
+    (dims 300 and 100), less since negative sampling's softplus shares its exponential with its gradient
+    (model.objectives.softplus). Each value of `with_loss` is its own compiled step.
 
     Objectives that XLA can compile (`objective.jit_compile`) are fused into one kernel sequence per step:
     measured about twice as fast as the plain graph for negative sampling on CPU. XLA compiles once per

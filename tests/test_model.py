@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from data_pipeline.pairs import step_batch
 from model.neighbours import nearest_neighbours
-from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax
+from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax, softplus
 from model.optimizer import BatchSGD, RowBounds, bounded_rows
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
@@ -241,3 +241,12 @@ def test_a_value_that_is_not_finite_is_reported_by_the_step():
     model.embeddings.assign(tf.tensor_scatter_nd_update(model.embeddings, [[3]], [[float("nan")] * 4]))
     loss, finite = step(batch, tf.constant(0.025))
     assert not bool(finite) and np.isnan(float(loss))
+
+
+def test_softplus_and_its_gradient_are_tensorflows_at_every_scale():
+    logits = tf.constant([-200.0, -30.0, -6.0, -1e-3, 0.0, 1e-3, 0.5, 6.0, 30.0, 200.0])
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(logits)
+        ours, theirs = softplus(logits), tf.nn.softplus(logits)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
+    np.testing.assert_allclose(tape.gradient(ours, logits), tf.sigmoid(logits), rtol=1e-6, atol=1e-30)

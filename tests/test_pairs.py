@@ -114,18 +114,22 @@ def test_batches_cover_all_pairs_and_resume_skips_exactly_what_was_done():
         np.testing.assert_array_equal(expected["noise"], actual["noise"])
 
 
+def scored(word: int, contexts: np.ndarray, weights: np.ndarray, noise: np.ndarray) -> float:
+    """The pairs of one batch that score `word` as noise: each pair scores its group's noise words but its own
+    context word; a word drawn twice counts twice."""
+    group = np.arange(len(contexts)) // (len(contexts) // noise.shape[0])
+    return sum(weights[p] * np.sum(noise[group[p]] == word) * (contexts[p] != word) for p in range(len(contexts)))
+
+
 def counted_row_pairs(centres, contexts, weights, noise) -> dict[str, np.ndarray]:
     """row_pairs's counts, pair by pair and word by word in numpy."""
     counts = {name: [] for name in ("centre_pairs", "context_pairs", "context_noise_pairs", "noise_pairs",
                                     "noise_context_pairs")}
     for c, x, w, n in zip(centres, contexts, weights, noise):
-        group = np.arange(len(c)) // (len(c) // n.shape[0])
-        # A pair scores each of its group's noise words but its own context word; a word drawn twice counts twice.
-        scored = lambda word: sum(w[p] * np.sum(n[group[p]] == word) * (x[p] != word) for p in range(len(c)))
         counts["centre_pairs"].append([w[c == word].sum() for word in c])
         counts["context_pairs"].append([w[x == word].sum() for word in x])
-        counts["context_noise_pairs"].append([scored(word) for word in x])
-        counts["noise_pairs"].append([[scored(word) for word in row] for row in n])
+        counts["context_noise_pairs"].append([scored(word, x, w, n) for word in x])
+        counts["noise_pairs"].append([[scored(word, x, w, n) for word in row] for row in n])
         counts["noise_context_pairs"].append([[w[x == word].sum() for word in row] for row in n])
     return {name: np.array(values, np.float32) for name, values in counts.items()}
 

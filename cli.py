@@ -1,5 +1,5 @@
-"""What every entry point (train.py, export.py, evaluate.py) shares: a quiet TensorFlow start and
-one-line errors for user mistakes."""
+"""What every entry point (train.py, export.py, evaluate.py) shares: a quiet TensorFlow start, and one-line errors
+for user mistakes and for what the machine lacks (disk space, a writable directory, memory)."""
 
 import argparse
 import atexit
@@ -10,7 +10,9 @@ import sys
 import textwrap
 from collections.abc import Callable
 
-from errors import LostWorker, UserError
+from errors import LostWorker, ResourceError, UserError
+from memory import out_of_memory_line
+from storage import failed_write, write_failure_line
 
 
 def import_tensorflow_quietly() -> None:
@@ -102,27 +104,43 @@ def value_text(value) -> str:
     return str(value)
 
 
-def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:
+def run_entry_point(run: Callable[[], int], debug: bool = False,
+                    out_of_memory_hint: str = "free memory, or run it on a machine with more") -> int:
     """Runs an entry point; a UserError becomes one line on stderr and exit code 2, or 3 for training that
     diverged (a traceback with --debug).
 
-    A file-system failure (permission denied, disk full) or a lost worker of a multi-worker run is one line and
-    exit code 1; Ctrl-C outside the training loop (which saves a checkpoint itself) is one line and exit code 130.
+    What the machine lacks is one line and exit code 1: a ResourceError, and any write refused for lack of space
+    or permission or allocation that failed for lack of memory that reaches here without one; so is any other
+    file-system failure, and a lost worker of a multi-worker run. Ctrl-C outside the training loop (which saves a
+    checkpoint itself) is one line and exit code 130.
     """
     try:
         return run()
-    except UserError as error:
-        if debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except (OSError, LostWorker) as error:
-        if debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         if debug:
             raise
         print("error: interrupted by Ctrl-C; whatever was saved before is intact", file=sys.stderr)
         return 130
+    except Exception as error:
+        line, exit_code = one_line_for(error, out_of_memory_hint)
+        if debug or line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return exit_code
+
+
+def one_line_for(error: Exception, out_of_memory_hint: str) -> tuple[str | None, int]:
+    """The line and exit code an error gets on the way out; (None, 0) for a bug, which keeps its traceback."""
+    if isinstance(error, UserError):
+        return str(error), error.exit_code
+    if isinstance(error, (ResourceError, LostWorker)):
+        return str(error), 1
+    failure = failed_write(error)
+    if failure:
+        return write_failure_line("", failure[0], failure[1]), 1
+    out_of_memory = out_of_memory_line(error, out_of_memory_hint)
+    if out_of_memory:
+        return out_of_memory, 1
+    if isinstance(error, OSError):
+        return str(error), 1
+    return None, 0

@@ -71,6 +71,9 @@ class DataConfig:
             (batch x negatives / K: 96 with --negatives 15). 0 draws `negatives` fresh noise words per pair, as
             word2vec does (the updates are still summed per batch and bounded per row).
         lines_per_chunk: lines turned into pairs together, then shuffled among themselves.
+        corpus_files: the files the run trains on, filled in when it starts: for each, its absolute `path`, its
+            size in `bytes` and a `fingerprint` (see data_pipeline/corpus_identity.py); a resume refuses a corpus
+            that differs from them.
         update_vocab: this run starts a new round on the given corpus, continuing the trained model in the model
             directory: counts are merged, new words reaching `min_count` get rows after the existing ones.
         keep_vocab: this run starts a new round on the given corpus with the vocabulary unchanged (new words are
@@ -109,6 +112,7 @@ class DataConfig:
         "weighted negatives/K (more when the batch needs them); 0: --negatives fresh ones per pair, as word2vec draws "
         "them", metavar="K"))
     lines_per_chunk: int = 2048
+    corpus_files: list[dict] = field(default_factory=list)
     update_vocab: bool = field(default=False, metadata=flag(
         "--update-vocab", "with a trained --model-dir and another --corpus: continue training on it (a new round), "
         "its new words added after the existing ones", action="store_true", shown_default="off"))
@@ -149,6 +153,7 @@ class Round:
     Attributes:
         kind: `new` (the first round), `update-vocab` or `keep-vocab`.
         corpus: the text files or globs the round trains on, as given (empty: the embedded corpus, or TFDS).
+        corpus_files: the files they matched, each with its size and fingerprint (DataConfig.corpus_files).
         tfds_name: the TFDS dataset it trains on instead, with `tfds_split` and `tfds_feature`.
         corpus_words: the round's corpus words that are in the vocabulary, per epoch: its learning rate decays
             over this many words times `epochs`.
@@ -164,6 +169,7 @@ class Round:
 
     kind: str = "new"
     corpus: list[str] = field(default_factory=list)
+    corpus_files: list[dict] = field(default_factory=list)
     tfds_name: str = ""
     tfds_split: str = "train"
     tfds_feature: str = "text"
@@ -356,15 +362,16 @@ class Config:
 def first_round(config: Config, started: str = "") -> Round:
     """The record of a model's first round: it trains the config's corpus from step 0."""
     data, training = config.data, config.training
-    return Round(kind="new", corpus=list(data.corpus), tfds_name=data.tfds_name, tfds_split=data.tfds_split,
+    return Round(kind="new", corpus=list(data.corpus), corpus_files=list(data.corpus_files), tfds_name=data.tfds_name, tfds_split=data.tfds_split,
                  tfds_feature=data.tfds_feature, vocabulary_size=config.model.vocabulary_size,
                  words_added=config.model.vocabulary_size, epochs=training.epochs,
                  learning_rate=training.learning_rate, started=started)
 
 
-# Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change.
+# Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change. The
+# corpus is compared by its files' content instead (training/preflight.py: settled_corpus_files).
 MODEL_DEFINING_FIELDS = {
-    "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab",
+    "data": ["tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab",
              "max_vocab_memory"],
     "model": ["embedding_dim"],
     "training": ["lock_init_vectors"],
@@ -436,9 +443,12 @@ def check_type(value: Any, field: dataclasses.Field, section: str) -> None:
         valid = isinstance(value, int) and not isinstance(value, bool)
     elif field.type is str:
         valid = isinstance(value, str)
+    elif field.type == list[dict]:
+        valid = isinstance(value, list) and all(isinstance(item, dict) for item in value)
     else:  # list[str]
         valid = isinstance(value, list) and all(isinstance(item, str) for item in value)
     if not valid:
-        kind = {float: "a finite number", int: "a whole number", str: "text", bool: "true or false"}.get(
-            field.type, "a list of text")
+        kinds = {float: "a finite number", int: "a whole number", str: "text", bool: "true or false",
+                 list[dict]: "a list of objects"}
+        kind = kinds.get(field.type, "a list of text")
         raise UserError(f"{setting_name(section, field.name)} must be {kind}, not {value!r}")

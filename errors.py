@@ -1,4 +1,5 @@
-"""The one exception type for user mistakes: the entry points print its message on one line, no traceback."""
+"""The two exception types the entry points print on one line, no traceback: a user's mistake (exit code 2) and a
+machine that lacks what the run needs (exit code 1)."""
 
 import sys
 
@@ -13,6 +14,11 @@ class TrainingDiverged(UserError):
     """Training stopped because a loss or a value of E or W stopped being finite (training/guard.py)."""
 
     exit_code = 3
+
+
+class ResourceError(Exception):
+    """The machine lacks what the run needs (disk space, a writable directory, memory): the message names what
+    could not be had, where, and what is left, and says what is intact and how to go on."""
 
 
 def warn(message: str) -> None:

@@ -2,6 +2,7 @@
 (--init-vectors): the rules on tiny inputs in-process, then real runs on a corpus small enough to learn in seconds."""
 
 import collections
+import copy
 import json
 import os
 import pathlib
@@ -23,7 +24,16 @@ from data_pipeline.vocabulary import Vocabulary, updated_vocabulary
 from errors import UserError
 from training.continuation import grown_checkpoint, training_state
 from training.model_directory import ModelDirectory, resolved_config
-from training.rounds import CHECKPOINT_STATE, COMMITTED, KILL_AT_VARIABLE, OBSOLETE, STAGING, finish_committed_update
+from training.preflight import settled_corpus_files
+from training.rounds import (
+    CHECKPOINT_STATE,
+    COMMITTED,
+    KILL_AT_VARIABLE,
+    OBSOLETE,
+    STAGING,
+    finish_committed_update,
+    same_text,
+)
 from training.tensorboard import projected_ids
 
 E_KEY, W_KEY, BIAS_KEY = (f"{name}/.ATTRIBUTES/VARIABLE_VALUE" for name in ("E", "W", "W_bias"))
@@ -60,19 +70,45 @@ def saved_config(corpus: list[str]) -> Config:
     return config
 
 
-def test_another_corpus_needs_a_flag_that_says_what_to_do_with_its_words():
+def test_another_corpus_needs_a_flag_that_says_what_to_do_with_its_words(tmp_path):
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(f"the words of {name}\n")
+    saved = saved_config([str(tmp_path / "a.txt")])
+    settled_corpus_files(saved.data)  # As the first run records its corpus files.
     other, explicit = Config(), {("data", "corpus")}
-    other.data.corpus = ["b.txt"]
-    with pytest.raises(UserError, match=r"corpus=\['b.txt'\] is not the text this --model-dir trains on .*add "
+    other.data.corpus = [str(tmp_path / "b.txt")]
+    with pytest.raises(UserError, match=r"the corpus is not the one this run trained on: .*b.txt is new; .*add "
                                         r"--update-vocab to continue training on it and add its new words, or "
                                         r"--keep-vocab to continue with the vocabulary unchanged"):
-        resolved_config(saved_config(["a.txt"]), other, explicit)
+        settled_corpus_files(resolved_config(copy.deepcopy(saved), other, explicit).data)
     other.data.update_vocab = True
-    config = resolved_config(saved_config(["a.txt"]), other, explicit | {("data", "update_vocab")})
-    assert config.data.corpus == ["b.txt"] and config.data.update_vocab
+    config = resolved_config(saved, other, explicit | {("data", "update_vocab")})
+    assert settled_corpus_files(config.data) == [str(tmp_path / "b.txt")]
+    assert config.data.corpus == [str(tmp_path / "b.txt")] and config.data.update_vocab
+    assert config.data.corpus_files[0]["path"] == str(tmp_path / "b.txt")
     assert config.training.learning_rate == config.training.update_learning_rate
     # The flag is for one run: the saved config it leaves behind does not start another round by itself.
     assert not resolved_config(config, Config(), set()).data.update_vocab
+
+
+def test_a_round_is_its_files_content_so_a_file_overwritten_in_place_is_new_text(tmp_path):
+    daily = tmp_path / "today.txt"
+    daily.write_text("the news of monday\n")
+    config = saved_config([str(daily)])
+    settled_corpus_files(config.data)
+    current = Round(corpus=list(config.data.corpus), corpus_files=list(config.data.corpus_files))
+    config.data.update_vocab = True
+    assert same_text(current, config.data)  # The same command again: it resumes the round.
+    moved = tmp_path / "archive" / "monday.txt"
+    moved.parent.mkdir()
+    shutil.copy(daily, moved)
+    config.data.corpus = [str(moved)]
+    settled_corpus_files(config.data)
+    assert same_text(current, config.data)  # The same text elsewhere.
+    daily.write_text("the news of tuesday\n")
+    config.data.corpus = [str(daily)]
+    settled_corpus_files(config.data)
+    assert not same_text(current, config.data)  # The same name, another day's text: a new round.
 
 
 def test_a_committed_journal_is_finished_by_whoever_comes_first_and_only_once(tmp_path):

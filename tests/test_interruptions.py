@@ -153,3 +153,22 @@ def test_sigkill_at_random_moments_loses_at_most_checkpoint_every_steps(tmp_path
     # data position (epoch, chunk, batch) in each checkpoint let every resume regenerate exactly the batches left.
     assert steps_after_kills[-1] < step_of(listed_checkpoint(work)) == step_of(listed_checkpoint(uninterrupted))
     np.testing.assert_allclose(embeddings(work), embeddings(uninterrupted), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_token_id_cache_of_a_killed_run_is_removed_by_the_next_run(tmp_path):
+    # The cache is model_dir/id-cache, not a folder of the system's temporary directory: a run killed by SIGKILL or
+    # the kernel's out-of-memory killer cannot remove it, and the next run on the model directory does.
+    work = new_work_directory(tmp_path)
+    cache = work / "model" / "id-cache"
+    process = start_training(work)
+    while process.poll() is None and not any(path.is_file() for path in cache.rglob("*")):
+        time.sleep(0.01)
+    process.kill()
+    process.wait(timeout=60)
+    assert any(path.is_file() for path in cache.rglob("*")), "the run ended before it wrote its cache"
+
+    next_run = subprocess.run([sys.executable, str(ROOT / "train.py"), *FLAGS, "--max-steps", "1"], cwd=work,
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert next_run.returncode == 0, next_run.stderr
+    assert not cache.exists()

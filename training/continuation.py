@@ -16,6 +16,7 @@ A new round (`--update-vocab`):
 """
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable
 
@@ -28,7 +29,7 @@ from data_pipeline.vocabulary import UpdatedVocabulary, Vocabulary, checked_word
 from errors import UserError, warn
 from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
-from training.checkpoints import Progress, training_checkpoint
+from training.checkpoints import Progress, restore_checkpoint, training_checkpoint
 from training.model_directory import ModelDirectory
 from training.rounds import (
     CHECKPOINT_STATE,
@@ -124,14 +125,19 @@ class RoundStart:
         name = f"ckpt-{step}-round{len(config.training.rounds)}"
 
         staging = staging_directory(directory)
-        staging.mkdir()
-        grown_checkpoint(config, self.checkpoint, len(self.previous), len(self.vocabulary),
-                         len(config.training.rounds)).write(str(staging / name))
-        kill_point("staging")
-        self.vocabulary.save(str(staging / "vocab.tsv"))
-        (staging / CHECKPOINT_STATE).write_text(checkpoint_state(name), encoding="utf-8")
-        (staging / OBSOLETE).write_text("\n".join(listed_checkpoints(directory)) + "\n", encoding="utf-8")
-        (staging / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
+        try:
+            staging.mkdir()
+            grown_checkpoint(config, self.checkpoint, len(self.previous), len(self.vocabulary),
+                             len(config.training.rounds)).write(str(staging / name))
+            kill_point("staging")
+            self.vocabulary.save(str(staging / "vocab.tsv"))
+            (staging / CHECKPOINT_STATE).write_text(checkpoint_state(name), encoding="utf-8")
+            (staging / OBSOLETE).write_text("\n".join(listed_checkpoints(directory)) + "\n", encoding="utf-8")
+            (staging / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
+        except Exception:
+            # A write that failed (a full disk): the round never began, and its files would hold the last free bytes.
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         commit(directory)
         kill_point("committed")
         finish_committed_update(directory)
@@ -148,8 +154,9 @@ class RoundStart:
         if previous.end_step < 0:
             previous.end_step = step
         data, training = config.data, config.training
-        return Round(kind=round_flag(data).removeprefix("--"), corpus=list(data.corpus), tfds_name=data.tfds_name,
-                     tfds_split=data.tfds_split, tfds_feature=data.tfds_feature,
+        return Round(kind=round_flag(data).removeprefix("--"), corpus=list(data.corpus),
+                     corpus_files=list(data.corpus_files), tfds_name=data.tfds_name, tfds_split=data.tfds_split,
+                     tfds_feature=data.tfds_feature,
                      corpus_words=self.updated.corpus_words, vocabulary_size=len(self.vocabulary),
                      words_added=self.updated.words_added, epochs=training.epochs,
                      learning_rate=training.learning_rate, start_step=step, started=now())
@@ -212,7 +219,7 @@ def grown_checkpoint(config: Config, path: str, old_size: int, new_size: int, ro
     new rows of the lock 1 (they train). The step count and the optimizer carry on; the data position and words
     done start again at zero for the new round."""
     old, new = training_state(config, old_size), training_state(config, new_size)
-    old.checkpoint.restore(path).assert_consumed()
+    restore_checkpoint(old.checkpoint, path)
     added = new_size - old_size
     limit = 0.5 / config.model.embedding_dim
     fresh = np.random.default_rng([config.training.seed, round_number]).uniform(

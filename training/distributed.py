@@ -13,7 +13,9 @@ import contextlib
 import dataclasses
 import json
 import os
+import pathlib
 import re
+import tempfile
 import zlib
 
 import tensorflow as tf
@@ -21,6 +23,7 @@ import tensorflow as tf
 from config import Config
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary
 from errors import LostWorker, UserError
+from training.checkpoints import SINGLE_PROCESS
 from training.model_directory import ModelDirectory
 from training.preflight import prepare_run
 
@@ -131,6 +134,21 @@ def configure_heartbeats(cluster: dict[str, list[str]]) -> None:
         heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_SECONDS * 1000)
 
 
+def id_cache_for(directory: ModelDirectory, distribution: Distribution) -> pathlib.Path:
+    """The chief's token-id cache is model_dir/id-cache, as in one process; another worker's is a fixed folder of
+    its own in the temporary directory, which its next run clears if a kill left it behind."""
+    if distribution.is_chief:
+        return directory.id_cache
+    model = zlib.crc32(str(directory.root.resolve()).encode("utf-8"))
+    return pathlib.Path(tempfile.gettempdir()) / f"word2vec-ids-{model:08x}-worker-{distribution.worker}"
+
+
+def position_layout(distribution: Distribution) -> int:
+    """How the loop counts its data position (training/checkpoints.py): SINGLE_PROCESS for one replica (chunk and
+    batch of the one stream), else the replicas, which step in lockstep through their own streams."""
+    return SINGLE_PROCESS if distribution.replicas == 1 else distribution.replicas
+
+
 def vocabulary_fingerprint(vocabulary: Vocabulary) -> tf.Tensor:
     """Size, corpus words and a checksum of the words: what every worker's vocabulary must share."""
     checksum = zlib.crc32("\n".join(vocabulary.words).encode("utf-8"))
@@ -151,7 +169,7 @@ def worker_vocabulary(config: Config, directory: ModelDirectory, distribution: D
     count leaves the tokenised corpus in `token_cache`, if given); other workers load the chief's file when they
     see it (a shared disk), else count the corpus themselves and keep the result in memory."""
     if distribution.is_chief:
-        return prepare_run(config, directory, lines, token_cache)
+        return prepare_run(config, directory, lines, position_layout(distribution), token_cache)
     if directory.vocabulary_path.exists():
         vocabulary = Vocabulary.load(str(directory.vocabulary_path))
     else:

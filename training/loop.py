@@ -27,19 +27,23 @@ from model.optimizer import BatchSGD, RowBounds
 from model.replica_exchange import ChangedRows, Collectives, ReplicaExchange
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
-from training.checkpoints import Progress, training_checkpoint
+from storage import ScratchDirectory
+from training.checkpoints import Progress, finished_run_message, restore_checkpoint, training_checkpoint
 from training.continuation import embedding_lock
 from training.distributed import (
     Distribution,
     agree_with_chief,
     check_workers_support,
+    id_cache_for,
     lost_workers_named,
+    position_layout,
     worker_vocabulary,
 )
 from training.evaluation_hooks import BestCheckpoint, EpochEvaluation
 from training.guard import DivergenceGuard
 from training.interrupts import StopRequest
 from training.model_directory import ModelDirectory
+from training.preflight import settled_corpus_files
 from training.reporting import EpochTotals, ProgressReporter
 from training.rounds import record_round_end, round_corpus_words
 from training.step_runner import linear_decay, make_step_runner
@@ -56,11 +60,14 @@ class TrainingResult:
     words_per_second: float
     interrupted_by: str | None = None
     steps_this_run: int = 0  # `steps` counts every step since the run began, resumes included
+    already_finished: bool = False  # every epoch was trained before this run: it trained nothing
 
 
 def corpus_from(config: Config) -> tf.data.Dataset:
+    """The corpus's lines; the files are checked against (or, at the start, recorded as) the run's corpus."""
     data = config.data
-    return corpus_lines(data.corpus, data.tfds_name, data.tfds_split, data.tfds_feature, data.tfds_data_dir)
+    files = settled_corpus_files(data)
+    return corpus_lines(files, data.tfds_name, data.tfds_split, data.tfds_feature, data.tfds_data_dir)
 
 
 def objective_for(config: Config, vocabulary: Vocabulary):
@@ -134,20 +141,18 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
     distribution = distribution or Distribution()
     check_workers_support(config, distribution)
     strategy, replicas = distribution.strategy, distribution.replicas
-    if replicas > 1:
-        log(distribution.describe())
     saved = {"step": None}  # the step of the last checkpoint, for the message if another worker is lost
     with contextlib.ExitStack() as cleanup, lost_workers_named(distribution, saved):
         lines = corpus_from(config)
-        # Token ids are the same every epoch. In one process a new run's vocabulary pass keeps the tokenised
-        # corpus (token_cache), so that the first epoch does not tokenise it again (replicas read shards of the
-        # lines, which that cache does not know); the first epoch writes the ids to a file cache that later epochs
-        # read instead of the corpus. Both live in a temporary directory of this process, so an interrupted run
-        # never leaves a half-written cache (or its lock file) behind for the next one.
-        cache_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-ids-"))
-        token_cache = os.path.join(cache_dir, "tokens") if replicas == 1 else ""
+        # In one process a new run's vocabulary pass keeps the tokenised corpus (token_cache), so that the first
+        # epoch does not tokenise it again (replicas read shards of the lines, which that cache does not know). It
+        # lives in a temporary directory of this process, so an interrupted run never leaves it behind.
+        token_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-tokens-"))
+        token_cache = os.path.join(token_dir, "tokens") if replicas == 1 else ""
         # The chief checks everything that can refuse the run before writing vocab.tsv and config.json.
         vocabulary = worker_vocabulary(config, directory, distribution, lines, token_cache)
+        if replicas > 1:
+            log(distribution.describe())  # Once the checks have passed: a refused run prints its one line only.
         log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
 
         with strategy.scope():
@@ -162,15 +167,19 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
             cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-worker-")))
         manager = tf.train.CheckpointManager(checkpoint, str(checkpoints), config.training.checkpoints_to_keep)
         if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+            restore_checkpoint(checkpoint, manager.latest_checkpoint)
             saved["step"] = number(progress.step)
         agree_with_chief(distribution, [*variables, *optimizer.variables, *progress.variables,
                                         *([lock] if lock is not None else [])], vocabulary)
+        if finished := finished_run_message(directory, progress, config.training.epochs):
+            log(finished)
+            return TrainingResult(model, vocabulary, number(progress.step), 0.0, already_finished=True)
         if changed_rows is not None:
             changed_rows.start()
         if number(progress.step):
             source = manager.latest_checkpoint if distribution.is_chief else "the chief's checkpoint"
             log(f"resuming from {source} at step {number(progress.step):,}, epoch {number(progress.epoch) + 1}")
+        progress.layout.assign([config.training.batch_size, position_layout(distribution)])
 
         objective, noise_shape = objective_for(config, vocabulary)
         epochs = config.training.epochs
@@ -213,7 +222,11 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
             return TrainingResult(model, vocabulary, number(progress.step), words_per_second, interrupted_by,
                                   number(progress.step) - start_step)
 
-        # Replica r of R reads every R-th line from line r.
+        # Replica r of R reads every R-th line from line r. Token ids are the same every epoch: the first epoch
+        # writes them to a file cache that later epochs read instead of the corpus. The chief's cache lives in
+        # model_dir/id-cache while the run holds the directory's lock, and is removed when the run ends; what a
+        # killed run leaves there, the next run removes (training/preflight.py, training/distributed.py).
+        cache_dir = cleanup.enter_context(ScratchDirectory(id_cache_for(directory, distribution), "the token-id cache"))
         streams = range(distribution.first_replica, distribution.first_replica + distribution.local_replicas)
         chunks = {stream: chunk_ids(lines.shard(replicas, stream) if replicas > 1 else lines, vocabulary,
                                     config.data.token_pattern, config.data.lines_per_chunk, token_cache).cache(

@@ -169,7 +169,7 @@ def worker_vocabulary(config: Config, directory: ModelDirectory, distribution: D
     count leaves the tokenised corpus in `token_cache`, if given); other workers load the chief's file when they
     see it (a shared disk), else count the corpus themselves and keep the result in memory."""
     if distribution.is_chief:
-        return prepare_run(config, directory, lines, position_layout(distribution), token_cache)
+        return prepare_run(config, directory, lines, replicas=position_layout(distribution), token_cache=token_cache)
     if directory.vocabulary_path.exists():
         vocabulary = Vocabulary.load(str(directory.vocabulary_path))
     else:

@@ -13,6 +13,7 @@ import os
 import pathlib
 import re
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import IO
 
@@ -187,3 +188,25 @@ class ScratchDirectory:
 
     def __exit__(self, *exc_info) -> None:
         shutil.rmtree(self.name, ignore_errors=True)
+
+
+def process_temporary_directory(prefix: str) -> tempfile.TemporaryDirectory:
+    """A TemporaryDirectory named `<prefix><pid>-...` after this process. Those of processes no longer running
+    (killed by SIGKILL or the out-of-memory killer, which no cleanup outlives) are removed first, so a killed
+    run's temporary files last only until the next run."""
+    for path in pathlib.Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = path.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not process_running(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+    return tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-")
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process with this id exists (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # Another user's process.
+        return True
+    return True

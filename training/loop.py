@@ -27,7 +27,7 @@ from model.optimizer import BatchSGD, RowBounds
 from model.replica_exchange import ChangedRows, Collectives, ReplicaExchange
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
-from storage import ScratchDirectory
+from storage import ScratchDirectory, process_temporary_directory
 from training.checkpoints import Progress, finished_run_message, restore_checkpoint, training_checkpoint
 from training.continuation import embedding_lock
 from training.distributed import (
@@ -146,8 +146,9 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
         lines = corpus_from(config)
         # In one process a new run's vocabulary pass keeps the tokenised corpus (token_cache), so that the first
         # epoch does not tokenise it again (replicas read shards of the lines, which that cache does not know). It
-        # lives in a temporary directory of this process, so an interrupted run never leaves it behind.
-        token_dir = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-tokens-"))
+        # lives in a temporary directory of this process, removed when the run ends (or by the
+        # next run, if this one is killed).
+        token_dir = cleanup.enter_context(process_temporary_directory("word2vec-tokens-"))
         token_cache = os.path.join(token_dir, "tokens") if replicas == 1 else ""
         # The chief checks everything that can refuse the run before writing vocab.tsv and config.json.
         vocabulary = worker_vocabulary(config, directory, distribution, lines, token_cache)

@@ -2,13 +2,15 @@
 for user mistakes and for what the machine lacks (disk space, a writable directory, memory)."""
 
 import argparse
+import atexit
 import contextlib
 import os
+import pathlib
 import sys
 import textwrap
 from collections.abc import Callable
 
-from errors import ResourceError, UserError
+from errors import LostWorker, ResourceError, UserError
 from memory import out_of_memory_line
 from storage import failed_write, write_failure_line
 
@@ -35,6 +37,19 @@ def stderr_muted():
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
         os.close(devnull)
+
+
+def native_stderr_to(path: pathlib.Path) -> None:
+    """From now on, what C++ libraries write to file descriptor 2 goes to `path`, which is removed at exit if
+    nothing was; Python's sys.stderr (one-line errors, tracebacks) keeps the terminal. Not undone: TensorFlow's
+    threads may still log while the process exits."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stderr = os.fdopen(terminal, "w", buffering=1)
+    atexit.register(lambda: path.exists() and path.stat().st_size == 0 and path.unlink())
 
 
 class FlagParser(argparse.ArgumentParser):
@@ -96,8 +111,8 @@ def run_entry_point(run: Callable[[], int], debug: bool = False,
 
     What the machine lacks is one line and exit code 1: a ResourceError, and any write refused for lack of space
     or permission or allocation that failed for lack of memory that reaches here without one; so is any other
-    file-system failure. Ctrl-C outside the training loop (which saves a checkpoint itself) is one line and exit
-    code 130.
+    file-system failure, and a lost worker of a multi-worker run. Ctrl-C outside the training loop (which saves a
+    checkpoint itself) is one line and exit code 130.
     """
     try:
         return run()
@@ -118,7 +133,7 @@ def one_line_for(error: Exception, out_of_memory_hint: str) -> tuple[str | None,
     """The line and exit code an error gets on the way out; (None, 0) for a bug, which keeps its traceback."""
     if isinstance(error, UserError):
         return str(error), error.exit_code
-    if isinstance(error, ResourceError):
+    if isinstance(error, (ResourceError, LostWorker)):
         return str(error), 1
     failure = failed_write(error)
     if failure:

@@ -229,6 +229,8 @@ class TrainingConfig:
         distribute: `auto` (multi-worker when TF_CONFIG lists several workers, else one process), `none`,
             `multi-worker` (MultiWorkerMirroredStrategy from TF_CONFIG) or `mirrored` (MirroredStrategy over
             this machine's GPUs); each replica trains on batches of `batch_size` pairs.
+        sync_every: with several replicas, steps each replica trains on its own batches between two exchanges of
+            the rows they changed (model/replica_exchange.py); 1 exchanges after every step.
         init_vectors: a word2vec file (text or binary) whose vectors start E's rows of the words it holds, for a
             new model.
         lock_init_vectors: keep the rows started from `init_vectors` fixed while the rest trains (gensim's lockf).
@@ -282,6 +284,9 @@ class TrainingConfig:
         "--distribute", "the tf.distribute strategy: auto is multi-worker when TF_CONFIG lists several workers, "
         "else none; mirrored uses this machine's GPUs",
         choices=["auto", "none", "multi-worker", "mirrored"]))
+    sync_every: int = field(default=256, metadata=flag(
+        "--sync-every", "with several workers or devices: steps between exchanges of the changed rows",
+        type=whole_number_between(1, 10**9), metavar="N"))
     init_vectors: str = field(default="", metadata=flag(
         "--init-vectors", "a word2vec file (text or binary) whose vectors start a new model's E for the words it "
         "holds", metavar="FILE"))
@@ -429,6 +434,7 @@ LIMITS = {
     ("training", "checkpoint_every"): at_least(1),
     ("training", "checkpoints_to_keep"): at_least(1),
     ("training", "log_every"): at_least(1),
+    ("training", "sync_every"): at_least(1),
     ("training", "probe_neighbours"): at_least(0),
     ("training", "early_stop"): at_least(0),
     ("training", "projector_rows"): between(1, 100_000),

@@ -24,3 +24,14 @@ class ResourceError(Exception):
 def warn(message: str) -> None:
     """One `warning: ...` line on stderr, for input that is usable but probably not what the user meant."""
     print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+class LostWorker(RuntimeError):
+    """Another worker of a multi-worker run died or stopped answering; this one stopped without it."""
+
+    def __init__(self, worker: int, address: str | None, resume_step: int | None = None):
+        self.worker, self.address, self.resume_step = worker, address, resume_step
+        who = f"worker {worker} ({address})" if address else "another worker"
+        where = f"from the chief's last checkpoint, step {resume_step:,}" if resume_step else "from the start"
+        super().__init__(f"{who} is lost: it died, hangs or cannot be reached. Stop any worker still running, then "
+                         f"start every worker again with the same command: training resumes {where}")

@@ -9,10 +9,12 @@ Running it again on the same --model-dir resumes from the latest checkpoint; a l
 import argparse
 import dataclasses
 import json
+import os
 import pathlib
 import sys
+import tempfile
 
-from cli import FlagParser, import_tensorflow_quietly, run_entry_point, value_text
+from cli import FlagParser, import_tensorflow_quietly, native_stderr_to, run_entry_point, value_text
 from config import Config
 from errors import ResourceError, UserError
 from storage import shown, unwritable_reason, write_text_atomically
@@ -88,13 +90,20 @@ def run(flags: argparse.Namespace) -> int:
     check_evaluation_files(config)
     if flags.metrics_file:
         check_writable_file(pathlib.Path(flags.metrics_file), "--metrics-file")
+    if config.training.distribute != "none" and os.environ.get("TF_CONFIG") and not flags.debug:
+        # A lost worker makes TensorFlow log a page of collective and gRPC errors from C++ threads (some before
+        # any log level applies) around the Python error that the loop turns into one line: on several workers
+        # they go to a file of their own, kept only if something was written to it.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        native_log = pathlib.Path(tempfile.gettempdir()) / f"word2vec-worker-{os.getpid()}.log"
+        native_stderr_to(native_log)
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
-    from training.distributed import distribution_for, train_distributed
+    from training.distributed import distribution_for
     from training.rounds import check_single_process
 
     distribution = distribution_for(config.training.distribute)
-    if distribution:
+    if not distribution.single_process:
         check_single_process(config)
     from training.failures import explained_failures
     from training.loop import train
@@ -102,10 +111,7 @@ def run(flags: argparse.Namespace) -> int:
     # Read only when asked for: a damaged checkpoint must reach train()'s checks, which explain it in one line.
     before = checkpoint_progress(directory) if flags.metrics_file else (0, 0.0, 0)
     with explained_failures(directory):
-        if distribution:
-            result = train_distributed(config, directory, distribution, max_steps=flags.max_steps)
-        else:
-            result = train(config, directory, max_steps=flags.max_steps)
+        result = train(config, directory, distribution, max_steps=flags.max_steps)
     if result.interrupted_by:
         return 130 if result.interrupted_by == "SIGINT" else 143
     if result.already_finished:

@@ -292,11 +292,6 @@ CASES = [
          r"checkpoint model/checkpoints/ckpt-5 stopped inside epoch 1, at a data position counted in batches of 8 "
          r"pairs in one process; this run trains batches of 16 pairs in one process .*: resume with --batch-size 8, "
          r"or finish epoch 1 that way \(with --epochs 1\) and change it after", needs_model=True, model="stopped"),
-    Case("distribute-inside-an-epoch", "another --distribute for a run stopped inside an epoch",
-         ["--model-dir", "model", "--distribute", "mirrored"],
-         r"at a data position counted in batches of 8 pairs in one process; this run trains batches of 8 pairs on each "
-         r"of 1 tf.distribute replica .*: resume with --distribute none \(and no TF_CONFIG\)",
-         needs_model=True, model="stopped"),
     Case("glob-matches-a-new-file", "a corpus glob that now matches one more file",
          ["--model-dir", "model", "--corpus", "*.txt"],
          r"the corpus is not the one this run trained on: more.txt is new; .*give --corpus those files",

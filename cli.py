@@ -1,14 +1,18 @@
-"""What every entry point (train.py, export.py, evaluate.py) shares: a quiet TensorFlow start and
-one-line errors for user mistakes."""
+"""What every entry point (train.py, export.py, evaluate.py) shares: a quiet TensorFlow start, and one-line errors
+for user mistakes and for what the machine lacks (disk space, a writable directory, memory)."""
 
 import argparse
+import atexit
 import contextlib
 import os
+import pathlib
 import sys
 import textwrap
 from collections.abc import Callable
 
-from errors import UserError
+from errors import LostWorker, ResourceError, UserError
+from memory import out_of_memory_line
+from storage import failed_write, write_failure_line
 
 
 def import_tensorflow_quietly() -> None:
@@ -33,6 +37,19 @@ def stderr_muted():
         os.dup2(saved_stderr, 2)
         os.close(saved_stderr)
         os.close(devnull)
+
+
+def native_stderr_to(path: pathlib.Path) -> None:
+    """From now on, what C++ libraries write to file descriptor 2 goes to `path`, which is removed at exit if
+    nothing was; Python's sys.stderr (one-line errors, tracebacks) keeps the terminal. Not undone: TensorFlow's
+    threads may still log while the process exits."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(log, 2)
+    os.close(log)
+    sys.stderr = os.fdopen(terminal, "w", buffering=1)
+    atexit.register(lambda: path.exists() and path.stat().st_size == 0 and path.unlink())
 
 
 class FlagParser(argparse.ArgumentParser):
@@ -87,27 +104,43 @@ def value_text(value) -> str:
     return str(value)
 
 
-def run_entry_point(run: Callable[[], int], debug: bool = False) -> int:
+def run_entry_point(run: Callable[[], int], debug: bool = False,
+                    out_of_memory_hint: str = "free memory, or run it on a machine with more") -> int:
     """Runs an entry point; a UserError becomes one line on stderr and exit code 2, or 3 for training that
     diverged (a traceback with --debug).
 
-    A file-system failure (permission denied, disk full) is one line and exit code 1; Ctrl-C outside the
-    training loop (which saves a checkpoint itself) is one line and exit code 130.
+    What the machine lacks is one line and exit code 1: a ResourceError, and any write refused for lack of space
+    or permission or allocation that failed for lack of memory that reaches here without one; so is any other
+    file-system failure, and a lost worker of a multi-worker run. Ctrl-C outside the training loop (which saves a
+    checkpoint itself) is one line and exit code 130.
     """
     try:
         return run()
-    except UserError as error:
-        if debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
-    except OSError as error:
-        if debug:
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         if debug:
             raise
         print("error: interrupted by Ctrl-C; whatever was saved before is intact", file=sys.stderr)
         return 130
+    except Exception as error:
+        line, exit_code = one_line_for(error, out_of_memory_hint)
+        if debug or line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return exit_code
+
+
+def one_line_for(error: Exception, out_of_memory_hint: str) -> tuple[str | None, int]:
+    """The line and exit code an error gets on the way out; (None, 0) for a bug, which keeps its traceback."""
+    if isinstance(error, UserError):
+        return str(error), error.exit_code
+    if isinstance(error, (ResourceError, LostWorker)):
+        return str(error), 1
+    failure = failed_write(error)
+    if failure:
+        return write_failure_line("", failure[0], failure[1]), 1
+    out_of_memory = out_of_memory_line(error, out_of_memory_hint)
+    if out_of_memory:
+        return out_of_memory, 1
+    if isinstance(error, OSError):
+        return str(error), 1
+    return None, 0

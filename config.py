@@ -71,10 +71,16 @@ class DataConfig:
             (batch x negatives / K: 96 with --negatives 15). 0 draws `negatives` fresh noise words per pair, as
             word2vec does (the updates are still summed per batch and bounded per row).
         lines_per_chunk: lines turned into pairs together, then shuffled among themselves.
+        corpus_files: the files the run trains on, filled in when it starts: for each, its absolute `path`, its
+            size in `bytes` and a `fingerprint` (see data_pipeline/corpus_identity.py); a resume refuses a corpus
+            that differs from them.
         update_vocab: this run starts a new round on the given corpus, continuing the trained model in the model
             directory: counts are merged, new words reaching `min_count` get rows after the existing ones.
         keep_vocab: this run starts a new round on the given corpus with the vocabulary unchanged (new words are
             ignored). Both are per run: a saved config never carries them into the next run.
+        replay: with --update-vocab or --keep-vocab, the round also trains on this share of the earlier rounds'
+            lines (the same sample every epoch, spread through the new text), so that what they taught is
+            rehearsed instead of drifting (0: the new text only). Per run; the round records it.
     """
 
     corpus: list[str] = field(default_factory=list, metadata=flag(
@@ -109,12 +115,17 @@ class DataConfig:
         "weighted negatives/K (more when the batch needs them); 0: --negatives fresh ones per pair, as word2vec draws "
         "them", metavar="K"))
     lines_per_chunk: int = 2048
+    corpus_files: list[dict] = field(default_factory=list)
     update_vocab: bool = field(default=False, metadata=flag(
         "--update-vocab", "with a trained --model-dir and another --corpus: continue training on it (a new round), "
         "its new words added after the existing ones", action="store_true", shown_default="off"))
     keep_vocab: bool = field(default=False, metadata=flag(
         "--keep-vocab", "the same with the vocabulary unchanged: the new corpus's new words are ignored",
         action="store_true", shown_default="off"))
+    replay: float = field(default=0.0, metadata=flag(
+        "--replay", "with --update-vocab or --keep-vocab: also train the round on this share (0 to 1) of the earlier "
+        "rounds' lines, mixed into the new text; closer to retraining on all of it, at the cost of reading that "
+        "much more", metavar="FRACTION"))
 
 
 @dataclass
@@ -149,6 +160,7 @@ class Round:
     Attributes:
         kind: `new` (the first round), `update-vocab` or `keep-vocab`.
         corpus: the text files or globs the round trains on, as given (empty: the embedded corpus, or TFDS).
+        corpus_files: the files they matched, each with its size and fingerprint (DataConfig.corpus_files).
         tfds_name: the TFDS dataset it trains on instead, with `tfds_split` and `tfds_feature`.
         corpus_words: the round's corpus words that are in the vocabulary, per epoch: its learning rate decays
             over this many words times `epochs`.
@@ -160,10 +172,14 @@ class Round:
         end_step: the step count when it finished its epochs; -1 until then.
         started: when it started (ISO 8601, local time); empty where unknown.
         finished: when it finished; empty until then.
+        replay: the share of the earlier rounds' lines the round trains on beside its own text (--replay).
+        replay_words: the words of those lines that are in the vocabulary, per epoch: the learning rate decays
+            over `corpus_words` + `replay_words` times `epochs`.
     """
 
     kind: str = "new"
     corpus: list[str] = field(default_factory=list)
+    corpus_files: list[dict] = field(default_factory=list)
     tfds_name: str = ""
     tfds_split: str = "train"
     tfds_feature: str = "text"
@@ -176,6 +192,8 @@ class Round:
     end_step: int = -1
     started: str = ""
     finished: str = ""
+    replay: float = 0.0
+    replay_words: int = 0
 
 
 @dataclass
@@ -211,6 +229,8 @@ class TrainingConfig:
         distribute: `auto` (multi-worker when TF_CONFIG lists several workers, else one process), `none`,
             `multi-worker` (MultiWorkerMirroredStrategy from TF_CONFIG) or `mirrored` (MirroredStrategy over
             this machine's GPUs); each replica trains on batches of `batch_size` pairs.
+        sync_every: with several replicas, steps each replica trains on its own batches between two exchanges of
+            the rows they changed (model/replica_exchange.py); 1 exchanges after every step.
         init_vectors: a word2vec file (text or binary) whose vectors start E's rows of the words it holds, for a
             new model.
         lock_init_vectors: keep the rows started from `init_vectors` fixed while the rest trains (gensim's lockf).
@@ -264,6 +284,9 @@ class TrainingConfig:
         "--distribute", "the tf.distribute strategy: auto is multi-worker when TF_CONFIG lists several workers, "
         "else none; mirrored uses this machine's GPUs",
         choices=["auto", "none", "multi-worker", "mirrored"]))
+    sync_every: int = field(default=256, metadata=flag(
+        "--sync-every", "with several workers or devices: steps between exchanges of the changed rows",
+        type=whole_number_between(1, 10**9), metavar="N"))
     init_vectors: str = field(default="", metadata=flag(
         "--init-vectors", "a word2vec file (text or binary) whose vectors start a new model's E for the words it "
         "holds", metavar="FILE"))
@@ -343,6 +366,9 @@ class Config:
         if self.data.update_vocab and self.data.keep_vocab:
             raise UserError("--update-vocab adds the new corpus's words and --keep-vocab ignores them: "
                             "give one of them")
+        if self.data.replay and not (self.data.update_vocab or self.data.keep_vocab):
+            raise UserError("--replay mixes earlier rounds' text into a new round: give it with --update-vocab or "
+                            "--keep-vocab (and the new --corpus)")
         if self.training.lock_init_vectors and not self.training.init_vectors:
             raise UserError("--lock-init-vectors keeps the rows that --init-vectors sets: give --init-vectors FILE too")
         self.training.check_scores()
@@ -351,15 +377,16 @@ class Config:
 def first_round(config: Config, started: str = "") -> Round:
     """The record of a model's first round: it trains the config's corpus from step 0."""
     data, training = config.data, config.training
-    return Round(kind="new", corpus=list(data.corpus), tfds_name=data.tfds_name, tfds_split=data.tfds_split,
+    return Round(kind="new", corpus=list(data.corpus), corpus_files=list(data.corpus_files), tfds_name=data.tfds_name, tfds_split=data.tfds_split,
                  tfds_feature=data.tfds_feature, vocabulary_size=config.model.vocabulary_size,
                  words_added=config.model.vocabulary_size, epochs=training.epochs,
                  learning_rate=training.learning_rate, started=started)
 
 
-# Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change.
+# Fields that decide the vocabulary or the shape of E and W: a checkpoint cannot continue if they change. The
+# corpus is compared by its files' content instead (training/preflight.py: settled_corpus_files).
 MODEL_DEFINING_FIELDS = {
-    "data": ["corpus", "tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab",
+    "data": ["tfds_name", "tfds_split", "tfds_feature", "token_pattern", "min_count", "max_vocab",
              "max_vocab_memory"],
     "model": ["embedding_dim"],
     "training": ["lock_init_vectors"],
@@ -367,7 +394,7 @@ MODEL_DEFINING_FIELDS = {
 # The fields that name the text a round trains on: another value starts a new round (--update-vocab or --keep-vocab).
 CORPUS_FIELDS = ["corpus", "tfds_name", "tfds_split", "tfds_feature"]
 # Fields that ask for something of one run only: a saved config's values are not carried into the next run.
-PER_RUN_FIELDS = {"data": ["update_vocab", "keep_vocab"]}
+PER_RUN_FIELDS = {"data": ["update_vocab", "keep_vocab", "replay"]}
 
 
 def at_least(lowest: float) -> tuple:
@@ -392,6 +419,7 @@ LIMITS = {
     ("data", "shared_noise_words"): at_least(0),
     ("data", "lines_per_chunk"): at_least(1),
     ("data", "max_vocab_memory"): at_least(0),
+    ("data", "replay"): between(0, 1),
     ("model", "embedding_dim"): at_least(1),
     ("model", "vocabulary_size"): at_least(0),
     ("training", "epochs"): at_least(1),
@@ -406,6 +434,7 @@ LIMITS = {
     ("training", "checkpoint_every"): at_least(1),
     ("training", "checkpoints_to_keep"): at_least(1),
     ("training", "log_every"): at_least(1),
+    ("training", "sync_every"): at_least(1),
     ("training", "probe_neighbours"): at_least(0),
     ("training", "early_stop"): at_least(0),
     ("training", "projector_rows"): between(1, 100_000),
@@ -430,9 +459,12 @@ def check_type(value: Any, field: dataclasses.Field, section: str) -> None:
         valid = isinstance(value, int) and not isinstance(value, bool)
     elif field.type is str:
         valid = isinstance(value, str)
+    elif field.type == list[dict]:
+        valid = isinstance(value, list) and all(isinstance(item, dict) for item in value)
     else:  # list[str]
         valid = isinstance(value, list) and all(isinstance(item, str) for item in value)
     if not valid:
-        kind = {float: "a finite number", int: "a whole number", str: "text", bool: "true or false"}.get(
-            field.type, "a list of text")
+        kinds = {float: "a finite number", int: "a whole number", str: "text", bool: "true or false",
+                 list[dict]: "a list of objects"}
+        kind = kinds.get(field.type, "a list of text")
         raise UserError(f"{setting_name(section, field.name)} must be {kind}, not {value!r}")

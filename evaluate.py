@@ -19,6 +19,7 @@ from cli import FlagParser, import_tensorflow_quietly, run_entry_point
 from errors import UserError
 from evaluation import ANALOGY_RESTRICT_VOCAB, SIMILARITY_RESTRICT_VOCAB
 from evaluation.data_files import ANALOGIES, SIMLEX999, WORDSIM353
+from storage import write_text_atomically
 
 NEIGHBOURS = 8  # neighbours shown per --neighbours word
 
@@ -120,7 +121,7 @@ def run(flags: argparse.Namespace) -> int:
             print(f"{word}: {listed}")
 
     if flags.json:
-        pathlib.Path(flags.json).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        write_text_atomically(pathlib.Path(flags.json), json.dumps(results, indent=2) + "\n", "the results")
     return 0
 
 

@@ -9,12 +9,15 @@ Running it again on the same --model-dir resumes from the latest checkpoint; a l
 import argparse
 import dataclasses
 import json
+import os
 import pathlib
 import sys
+import tempfile
 
-from cli import FlagParser, import_tensorflow_quietly, run_entry_point, value_text
+from cli import FlagParser, import_tensorflow_quietly, native_stderr_to, run_entry_point, value_text
 from config import Config
-from errors import UserError
+from errors import ResourceError, UserError
+from storage import shown, unwritable_reason, write_text_atomically
 
 
 def flag_parser() -> argparse.ArgumentParser:
@@ -74,6 +77,10 @@ def run(flags: argparse.Namespace) -> int:
                         "--probe-words WORD... for which words (evaluate.py --neighbours WORD... lists a trained "
                         "model's)")
     directory = ModelDirectory(pathlib.Path(flags.model_dir))
+    if "[" in str(directory.root.absolute()):
+        # TensorFlow finds a checkpoint's files through a glob, where "[2024]" matches one character, not itself.
+        raise UserError(f"--model-dir {flags.model_dir}: TensorFlow cannot read checkpoints in a folder whose path "
+                        "holds '[': choose a --model-dir without brackets")
     finish_committed_update(directory)  # A round's start cut short after its commit point (training/rounds.py).
     requested, explicit = requested_config(flags)
     saved = directory.saved_config()
@@ -81,24 +88,34 @@ def run(flags: argparse.Namespace) -> int:
     config = resolved_config(saved, requested, explicit)
     config.validate()  # Bad flag values fail here, in a second, before TensorFlow loads.
     check_evaluation_files(config)
+    if flags.metrics_file:
+        check_writable_file(pathlib.Path(flags.metrics_file), "--metrics-file")
+    if config.training.distribute != "none" and os.environ.get("TF_CONFIG") and not flags.debug:
+        # A lost worker makes TensorFlow log a page of collective and gRPC errors from C++ threads (some before
+        # any log level applies) around the Python error that the loop turns into one line: on several workers
+        # they go to a file of their own, kept only if something was written to it.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        native_log = pathlib.Path(tempfile.gettempdir()) / f"word2vec-worker-{os.getpid()}.log"
+        native_stderr_to(native_log)
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.
-    from training.distributed import distribution_for, train_distributed
+    from training.distributed import distribution_for
     from training.rounds import check_single_process
 
     distribution = distribution_for(config.training.distribute)
-    if distribution:
+    if not distribution.single_process:
         check_single_process(config)
+    from training.failures import explained_failures
     from training.loop import train
 
     # Read only when asked for: a damaged checkpoint must reach train()'s checks, which explain it in one line.
     before = checkpoint_progress(directory) if flags.metrics_file else (0, 0.0, 0)
-    if distribution:
-        result = train_distributed(config, directory, distribution, max_steps=flags.max_steps)
-    else:
-        result = train(config, directory, max_steps=flags.max_steps)
+    with explained_failures(directory):
+        result = train(config, directory, distribution, max_steps=flags.max_steps)
     if result.interrupted_by:
         return 130 if result.interrupted_by == "SIGINT" else 143
+    if result.already_finished:
+        return 0
     # A worker other than a multi-worker run's chief sees no checkpoint here (0 steps): it adds no note.
     after = checkpoint_progress(directory) if flags.max_steps or flags.metrics_file else (0, 0.0, 0)
     hit_max_steps = bool(flags.max_steps) and result.steps_this_run >= flags.max_steps
@@ -118,10 +135,23 @@ def run(flags: argparse.Namespace) -> int:
                    "training_seconds": words / max(result.words_per_second, 1e-9),
                    "vocabulary_size": len(result.vocabulary), "embedding_dim": config.model.embedding_dim,
                    "batch_size": config.training.batch_size, "loss": config.training.loss, "finished": finished}
-        pathlib.Path(flags.metrics_file).write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+        write_text_atomically(pathlib.Path(flags.metrics_file), json.dumps(metrics, indent=2) + "\n",
+                              "the metrics file")
 
     print_probe_neighbours(result.model.embeddings, result.vocabulary, config)
     return 0
+
+
+def check_writable_file(path: pathlib.Path, flag: str) -> None:
+    """Refuses, before a long run, a file that could not be written at its end: in a missing or unwritable folder."""
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a directory: name a file in it")
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        raise UserError(f"{flag} {path}: the folder {shown(folder)} does not exist; create it first")
+    reason = unwritable_reason(folder)
+    if reason:
+        raise ResourceError(f"cannot write {flag} {path}: {shown(folder)} {reason}")
 
 
 def check_evaluation_files(config: Config) -> None:
@@ -160,7 +190,9 @@ def checkpoint_progress(directory) -> tuple[int, float, int]:
     number of epochs once training is complete. (0, 0.0, 0) before the first checkpoint."""
     import tensorflow as tf
 
-    latest = tf.train.latest_checkpoint(str(directory.checkpoints))
+    from training.checkpoints import latest_listed_checkpoint
+
+    latest = latest_listed_checkpoint(str(directory.checkpoints))
     if latest is None:
         return 0, 0.0, 0
     return tuple(kind(tf.train.load_variable(latest, f"progress/{name}/.ATTRIBUTES/VARIABLE_VALUE"))

@@ -5,6 +5,7 @@
     python benchmarks/continue_training.py --learning-rates 0.025,0.01  # also updates at these starting rates
     python benchmarks/continue_training.py --update-corpus data/wordnet_glosses.txt.gz   # A = gcide, B = WordNet
     python benchmarks/continue_training.py --alternate       # A = the odd lines, B = the even lines: alike texts
+    python benchmarks/continue_training.py --replays 0.5,0.75  # also updates that replay this share of A's lines
 
 The corpus is split by lines into its first half A and its second half B (gcide is a dictionary in alphabetical
 order, so B defines other headwords than A and brings words A lacks); with --alternate, into its odd and even
@@ -13,6 +14,8 @@ lines (two samples of the same text); with --update-corpus, A is the whole corpu
 `build_vocab(update=True)` then `train`); 3. train on A + B (the whole corpus) from scratch.
 Every model is scored by evaluate.py (analogies with restrict_vocab 30000, WordSim-353, SimLex-999); the table
 also gives the words B added and the nearest neighbours of the most frequent words that only B holds.
+With --replays, (2) is also run with `train.py --replay R` (B plus a share R of A's lines, rehearsed), each
+checked against the same targets, with its time against (3).
 Both systems get the hyperparameters of compare_gensim.py. Results: OUT/continue_training.md and .json
 (OUT/continue_training_alternate.*, or OUT/continue_training_<B's name>.* with --update-corpus).
 """
@@ -62,6 +65,8 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help=f"use the first {QUICK_LINES:,} lines (of each) only")
     parser.add_argument("--learning-rates", default="",
                         help="comma-separated --learning-rate values for extra update runs (default: none)")
+    parser.add_argument("--replays", default="",
+                        help="comma-separated --replay values for extra update runs (default: none)")
     parser.add_argument("--work-dir", help="keep the corpora, models and logs here (default: a temporary directory)")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     return parser
@@ -92,13 +97,15 @@ def joined_corpus(first: Corpus, second: Corpus, work_dir: pathlib.Path) -> Corp
 
 
 def update_ours(trained: pathlib.Path, corpus: Corpus, work_dir: pathlib.Path, name: str,
-                learning_rate: float | None = None) -> dict:
-    """A copy of the model trained on A, continued on `corpus` with train.py --update-vocab; its time and scores."""
+                learning_rate: float | None = None, replay: float = 0.0) -> dict:
+    """A copy of the model trained on A, continued on `corpus` with train.py --update-vocab (and `replay`, a share
+    of A's lines trained again beside it); its time and scores."""
     model_dir, metrics_path = work_dir / name, work_dir / f"{name}.metrics.json"
     shutil.copytree(trained, model_dir)
     command = [sys.executable, str(ROOT / "train.py"), "--model-dir", str(model_dir), "--corpus", str(corpus.path),
                "--update-vocab", "--metrics-file", str(metrics_path)]
     command += ["--learning-rate", str(learning_rate)] if learning_rate else []
+    command += ["--replay", str(replay)] if replay else []
     print(f"[{name}] {shlex.join(command)}", flush=True)
     process = run_measured(command, work_dir / f"{name}.log")
     metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
@@ -107,7 +114,8 @@ def update_ours(trained: pathlib.Path, corpus: Corpus, work_dir: pathlib.Path, n
     return {"command": shlex.join(command), "wall_seconds": process.wall_seconds, "peak_rss_mb": process.peak_rss_mb,
             "training_seconds": metrics["training_seconds"], "steps": metrics["steps"],
             "vocabulary_size": metrics["vocabulary_size"], "words_added": update["words_added"],
-            "learning_rate": update["learning_rate"], **scores(["--model-dir", str(model_dir)], work_dir, name)}
+            "learning_rate": update["learning_rate"], "replay": update.get("replay", 0.0),
+            "corpus_words": update["corpus_words"], "replay_words": update.get("replay_words", 0), **scores(["--model-dir", str(model_dir)], work_dir, name)}
 
 
 def gensim_with_update(first: Corpus, second: Corpus, work_dir: pathlib.Path, settings: Hyperparameters) -> tuple:
@@ -156,13 +164,14 @@ def neighbours(source: list[str], words: list[str], work_dir: pathlib.Path, name
     return json.loads(json_path.read_text(encoding="utf-8"))["neighbours"]
 
 
-def target_checks(rows: dict) -> dict:
-    """Per score: (2) - (3) and (2) - gensim's (2), and whether each target is met."""
+def target_checks(rows: dict, update: dict | None = None) -> dict:
+    """Per score: (2) - (3) and (2) - gensim's (2), and whether each target is met; `update` stands for ours (2)."""
     ours, gensim = rows["ours"], rows["gensim"]
+    update = update or ours["update"]
     checks = {}
     for key in QUALITY:
-        versus_scratch = ours["update"][key] - ours["scratch"][key]
-        versus_gensim = ours["update"][key] - gensim["update"][key]
+        versus_scratch = update[key] - ours["scratch"][key]
+        versus_gensim = update[key] - gensim["update"][key]
         checks[key] = {"update_minus_scratch": versus_scratch, "within_target": abs(versus_scratch) <= TARGET_GAP,
                        "update_minus_gensim_update": versus_gensim, "at_least_gensim": versus_gensim >= -GENSIM_MARGIN}
     return checks
@@ -218,6 +227,21 @@ def markdown(results: dict) -> str:
             lines.append(f"| {row['learning_rate']:g}{mark} | " + " | ".join(f"{row[key]:.3f}" for key in QUALITY)
                          + f" | {mean - scratch_mean:+.3f} |")
         lines.append("")
+    if results["replays"]:
+        lines += [("Our update with `--replay R`: B plus the share R of A's lines (sampled once, trained again every "
+                  "epoch beside B), against (3):"), "",
+                  ("| --replay | words per epoch (B + A's replayed) | time (s) | training (s) | time / (3)'s "
+                  "| analogy | WordSim-353 | SimLex-999 | (2) - (3) | within 0.02 | (2) - gensim (2) |"),
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"]
+        for row, checks in zip(results["replays"], results["replay_targets"]):
+            gaps = " / ".join(f"{check['update_minus_scratch']:+.3f}" for check in checks.values())
+            within = "yes" if all(check["within_target"] for check in checks.values()) else "no"
+            versus_gensim = " / ".join(f"{check['update_minus_gensim_update']:+.3f}" for check in checks.values())
+            lines.append(f"| {row['replay']:g} | {row['corpus_words']:,} + {row['replay_words']:,} "
+                         f"| {row['wall_seconds']:.1f} | {row['training_seconds']:.1f} "
+                         f"| {row['wall_seconds'] / ours['scratch']['wall_seconds']:.2f} | "
+                         + " | ".join(f"{row[key]:.3f}" for key in QUALITY) + f" | {gaps} | {within} | {versus_gensim} |")
+        lines.append("")
     lines += [(f"Nearest neighbours of the {len(results['probe_words'])} most frequent words that only B holds (added "
               "by both updates):"), "", "| word | count in B | ours (2) | ours (3) | gensim (2) | gensim (3) |",
               "| --- | ---: | --- | --- | --- | --- |"]
@@ -234,16 +258,22 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
+def number_list(text: str, flag: str) -> list[float]:
+    try:
+        return [float(value) for value in text.split(",") if value.strip()]
+    except ValueError:
+        raise UserError(f"{flag} must be numbers separated by commas, not {text!r}") from None
+
+
 def main() -> int:
     flags = flag_parser().parse_args()
     return run_entry_point(lambda: run(flags), debug=flags.debug)
 
 
 def run(flags: argparse.Namespace) -> int:
-    try:
-        rates = [float(rate) for rate in flags.learning_rates.split(",") if rate.strip()]
-    except ValueError:
-        raise UserError(f"--learning-rates must be numbers separated by commas, not {flags.learning_rates!r}") from None
+    rates, replays = number_list(flags.learning_rates, "--learning-rates"), number_list(flags.replays, "--replays")
+    if any(not 0 < replay <= 1 for replay in replays):
+        raise UserError(f"--replays must be shares above 0 and at most 1, not {flags.replays!r}")
     out = pathlib.Path(flags.out) if flags.out else (DEFAULT_OUT / "quick" if flags.quick else DEFAULT_OUT)
     settings = Hyperparameters()
     work_dir = pathlib.Path(flags.work_dir or tempfile.mkdtemp(prefix="continue_training_"))
@@ -261,6 +291,8 @@ def run(flags: argparse.Namespace) -> int:
         ours = {"trained": train_ours(first, work_dir, "ours-A", DIM, settings)}
         ours["update"] = update_ours(work_dir / "ours-A", second, work_dir, "ours-update")
         extra = [update_ours(work_dir / "ours-A", second, work_dir, f"ours-update-{rate:g}", rate) for rate in rates]
+        replayed = [update_ours(work_dir / "ours-A", second, work_dir, f"ours-update-replay-{replay:g}", replay=replay)
+                    for replay in replays]
         ours["scratch"] = train_ours(whole, work_dir, "ours-AB", DIM, settings)
         gensim = dict(zip(("trained", "update"), gensim_with_update(first, second, work_dir, settings)))
         gensim["scratch"] = train_gensim(whole, work_dir, "gensim-AB", DIM, settings)
@@ -291,10 +323,12 @@ def run(flags: argparse.Namespace) -> int:
             "hyperparameters": dataclasses.asdict(settings),
             "rows": {"ours": ours, "gensim": gensim},
             "learning_rates": extra,
+            "replays": replayed,
             "probe_words": probes,
             "neighbours": found,
         }
         results["targets"] = target_checks(results["rows"])
+        results["replay_targets"] = [target_checks(results["rows"], row) for row in replayed]
     finally:
         if not flags.work_dir:
             shutil.rmtree(work_dir, ignore_errors=True)

@@ -12,10 +12,15 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from data_pipeline.sources import text_chunks
 from data_pipeline.tokenize import tokenize
 from data_pipeline.vocabulary import Vocabulary, token_chunks, unigram_probabilities
 
 NOISE_POWER = 0.75
+# The most words a chunk holds. A chunk of 2,048 ordinary lines holds 20k-50k words; a chunk of longer lines
+# is cut into pieces of this many words (windows do not cross a cut), so that one very long line (a whole book,
+# a file without line breaks) cannot make a chunk with hundreds of millions of pairs.
+MAX_CHUNK_WORDS = 131_072
 
 # What the training step reads of a batch (the rest, `words`, `chunk` and `batch`, is the loop's bookkeeping).
 STEP_INPUTS = ("centres", "contexts", "weights", "noise", "centre_pairs", "context_pairs", "noise_pairs",
@@ -155,8 +160,11 @@ def key_sums(keys: tf.Tensor, values: tf.Tensor, queries: list[tf.Tensor | None]
 
 
 def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str,
-              lines_per_chunk: int = 2048, token_cache: str = "") -> tf.data.Dataset:
-    """Chunks of `lines_per_chunk` lines as ragged [lines, words] int32 ids, out-of-vocabulary tokens dropped.
+              lines_per_chunk: int = 2048, token_cache: str = "",
+              max_chunk_words: int = MAX_CHUNK_WORDS) -> tf.data.Dataset:
+    """Chunks of `lines_per_chunk` lines as ragged [lines, words] int32 ids, out-of-vocabulary tokens dropped. Long
+    lines and chunks of much text are cut first (`text_chunks`), and a chunk of more than `max_chunk_words` words is
+    cut into pieces of that many (`cut_into_pieces`).
 
     This is the expensive, epoch-independent part of the pipeline (regex, lowercasing, hashing), worth
     caching after the first epoch. When the vocabulary pass left the tokenised corpus in `token_cache`
@@ -168,17 +176,37 @@ def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str
 
         def ids_of_tokens(chunk: dict) -> tf.RaggedTensor:
             ids = tf.gather(table.lookup(chunk["words"]), chunk["token_index"])
-            ids = tf.RaggedTensor.from_row_splits(ids, chunk["row_splits"], validate=False)
-            return tf.ragged.boolean_mask(ids, ids >= 0)
+            ids = tf.RaggedTensor.from_row_splits(ids, tf.cast(chunk["row_splits"], tf.int64), validate=False)
+            return cut_into_pieces(tf.ragged.boolean_mask(ids, ids >= 0), max_chunk_words)
 
         return token_chunks(lines, token_pattern, lines_per_chunk, token_cache).map(
-            ids_of_tokens, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            ids_of_tokens, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
 
     def ids_of(chunk_lines: tf.Tensor) -> tf.RaggedTensor:
         ids = tf.ragged.map_flat_values(table.lookup, tokenize(chunk_lines, token_pattern))
-        return tf.ragged.boolean_mask(ids, ids >= 0)
+        return cut_into_pieces(tf.ragged.boolean_mask(ids, ids >= 0), max_chunk_words)
 
-    return lines.batch(lines_per_chunk).map(ids_of, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    chunks = text_chunks(lines, lines_per_chunk).map(ids_of, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return chunks.unbatch()
+
+
+def cut_into_pieces(ids: tf.RaggedTensor, max_words: int) -> tf.RaggedTensor:
+    """A ragged [lines, words] chunk as [pieces, lines, words]: its words in runs of at most `max_words`, a line
+    that crosses a cut becoming two lines. A chunk within the limit is one piece with the same words and lines
+    (lines without words dropped, which changes no pair), so it trains exactly as it did uncut.
+
+    For example, with `max_words` 4, the lines [[1, 2, 3], [4, 5, 6]] become the pieces [[[1, 2, 3], [4]], [[5, 6]]].
+    """
+    words, rows = ids.flat_values, ids.value_rowids()
+    total = tf.size(words, out_type=tf.int64)
+    piece = tf.range(total) // max_words
+    # A new line starts where the piece or the original line changes: the line ids of the cut chunk.
+    previous = lambda values: tf.concat([[-1], values], axis=0)[:total]
+    starts = (piece != previous(piece)) | (rows != previous(rows))
+    line = tf.cumsum(tf.cast(starts, tf.int64)) - 1
+    lines = tf.RaggedTensor.from_value_rowids(words, line, nrows=tf.reduce_sum(tf.cast(starts, tf.int64)))
+    pieces = tf.maximum((total + max_words - 1) // max_words, 1)  # An empty chunk stays one (empty) piece.
+    return tf.RaggedTensor.from_value_rowids(lines, tf.boolean_mask(piece, starts), nrows=pieces)
 
 
 @functools.lru_cache(maxsize=8)

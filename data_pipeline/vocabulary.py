@@ -2,15 +2,17 @@
 
 import collections
 import dataclasses
-import os
+import pathlib
 from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
 import errors
+from data_pipeline.sources import text_chunks
 from data_pipeline.tokenize import chunk_non_text_bytes, tokenize
 from errors import UserError
+from storage import write_atomically
 
 HEADER = "word\tcount"
 
@@ -41,12 +43,14 @@ class Vocabulary:
         return tf.lookup.StaticHashTable(initializer, default_value=-1)
 
     def save(self, path: str) -> None:
-        """Writes `word<TAB>count` lines under a header, atomically (temporary file, then rename)."""
-        temporary = f"{path}.tmp"
-        with open(temporary, "w", encoding="utf-8") as out:
+        """Writes `word<TAB>count` lines under a header, atomically (temporary file, then rename); a disk that is
+        full or read-only is a one-line ResourceError, and leaves no temporary file."""
+
+        def write(out) -> None:
             out.write(HEADER + "\n")
             out.writelines(f"{word}\t{count}\n" for word, count in zip(self.words, self.counts))
-        os.replace(temporary, path)
+
+        write_atomically(pathlib.Path(path), write, "the vocabulary")
 
     @classmethod
     def load(cls, path: str) -> "Vocabulary":
@@ -97,7 +101,9 @@ def token_chunks(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: in
                 "bytes": tf.reduce_sum(tf.cast(tf.strings.length(chunk), tf.int64)),
                 "invalid_bytes": invalid, "control_bytes": control}
 
-    chunks = lines.batch(lines_per_chunk).map(tokenized, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # Long lines and chunks of much text are cut first, as for the training pairs (`text_chunks`).
+    chunks = text_chunks(lines, lines_per_chunk).map(tokenized, num_parallel_calls=tf.data.AUTOTUNE,
+                                                     deterministic=True)
     return chunks.cache(cache_path) if cache_path else chunks
 
 

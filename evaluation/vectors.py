@@ -110,7 +110,10 @@ def load_model_directory(model_dir: str | pathlib.Path, which: str = "latest") -
     root = pathlib.Path(model_dir)
     finish_committed_update(ModelDirectory(root))  # A new round's files, if a kill cut short moving them into place.
     checkpoints, vocabulary_path = root / ("best" if which == "best" else "checkpoints"), root / "vocab.tsv"
-    latest = tf.train.latest_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    # Not tf.train.latest_checkpoint, which globs the path: a folder named `runs [2024]` would hold no checkpoint.
+    state = tf.train.get_checkpoint_state(str(checkpoints)) if checkpoints.is_dir() else None
+    latest = state.model_checkpoint_path if state and tf.io.gfile.exists(f"{state.model_checkpoint_path}.index") \
+        else None
     if which == "best" and latest is None:
         raise UserError(f"no best checkpoint in {checkpoints}: train with --keep-best SCORE to keep one")
     if latest is None or not vocabulary_path.exists():

@@ -23,6 +23,7 @@ from exporting.interchange import (
 )
 from exporting.trained_embeddings import TrainedEmbeddings
 from model.serving import WordVectorServer
+from storage import first_missing, writing
 
 
 def write_export(trained: TrainedEmbeddings, base: pathlib.Path, version: int, formats: Sequence[str] = ("savedmodel",),
@@ -43,16 +44,20 @@ def write_export(trained: TrainedEmbeddings, base: pathlib.Path, version: int, f
     if final.exists() and not overwrite:
         raise UserError(f"{final} already exists: pass --overwrite to replace it, or --version for another version")
 
-    base.mkdir(parents=True, exist_ok=True)
-    temporary = base / f".incomplete-{version}-{os.getpid()}"
-    shutil.rmtree(temporary, ignore_errors=True)
-    try:
-        temporary.mkdir()
-        write_formats(trained, temporary, formats, exact_lookup)
-        move_into_place(temporary, final)
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+    # A full or read-only disk is one line; the unfinished version is removed, so earlier ones and the free space
+    # are as they were.
+    intact = "earlier versions are intact; free some space (or choose a writable --export-dir) and export again"
+    created, temporary = first_missing(base), base / f".incomplete-{version}-{os.getpid()}"
+    with writing(f"export version {version}", base, intact):
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(temporary, ignore_errors=True)
+            temporary.mkdir()
+            write_formats(trained, temporary, formats, exact_lookup)
+            move_into_place(temporary, final)
+        except BaseException:
+            shutil.rmtree(created or temporary, ignore_errors=True)
+            raise
     return final
 
 

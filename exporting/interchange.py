@@ -71,7 +71,20 @@ class Word2VecFile:
 
 # A binary file's first record holds raw float32 bytes, which are not UTF-8 text without NULs (a float's low bytes
 # are mostly zero or run into invalid sequences); a text file's first vector line is. Other control characters
-# are text: a word can hold them under a custom --token-pattern.
+# are text in a word (a custom --token-pattern can keep them), not among the numbers after it.
+
+
+def is_text_record(first_line: bytes) -> bool:
+    """Whether the line after a word2vec file's header is a text record, `word x1 ... xD`: UTF-8 without NULs,
+    with printable characters after the word. A float's byte can be a newline, which ends a binary record's
+    "line" early: right after the word (nothing after it, seen on a dim-8 export) or after bytes that are
+    rarely all printable."""
+    try:
+        text = first_line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    values = text.removesuffix("\n").removesuffix("\r").rstrip(" \t").partition(" ")[2]
+    return "\x00" not in text and bool(values) and values.replace("\t", " ").isprintable()
 
 
 def read_word2vec(path: str | pathlib.Path, wanted: Callable[[str], bool] | None = None) -> Word2VecFile:
@@ -88,10 +101,7 @@ def read_word2vec(path: str | pathlib.Path, wanted: Callable[[str], bool] | None
             start = file.tell()
             first_line = file.readline(1 << 16)
             file.seek(start)
-            try:
-                binary = "\x00" in first_line.decode("utf-8")
-            except UnicodeDecodeError:
-                binary = True
+            binary = not is_text_record(first_line)
             read_rows = binary_rows if binary else text_rows
             keep = wanted or (lambda word: True)
             words, rows = [], []

@@ -9,7 +9,7 @@ import tensorflow as tf
 
 from data_pipeline.vocabulary import Vocabulary
 from errors import UserError
-from training.checkpoints import Progress
+from training.checkpoints import Progress, latest_listed_checkpoint
 from training.model_directory import ModelDirectory
 from training.preflight import listed_checkpoint
 from training.rounds import finish_committed_update
@@ -72,7 +72,7 @@ def latest_checkpoint(directory: ModelDirectory) -> str:
 def best_checkpoint(directory: ModelDirectory) -> str:
     """The checkpoint `train.py --keep-best SCORE` kept for the best epoch, in model_dir/best."""
     try:
-        path = tf.train.latest_checkpoint(str(directory.best)) if directory.best.is_dir() else None
+        path = latest_listed_checkpoint(str(directory.best))
     except (tf.errors.OpError, ValueError):
         path = None
     if path is None:

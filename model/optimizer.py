@@ -87,11 +87,14 @@ class BatchSGD(tf.Module):
         super().__init__(name=name)
         self.iterations = tf.Variable(0, dtype=tf.int64, trainable=False, name="iterations")
 
-    def apply(self, gradients: list, variables: list[tf.Variable], learning_rate: tf.Tensor) -> tf.Tensor:
+    def apply(self, gradients: list, variables: list[tf.Variable], learning_rate: tf.Tensor,
+              changed_rows=None) -> tf.Tensor:
         """Moves each variable by -learning_rate x its gradient; returns whether every update was finite.
 
         The check reads the update values the step has just computed (a reduction fused into the step), so a
         value that stops being finite is caught at the step that makes it, at no measurable cost.
+        `changed_rows` (a model.replica_exchange.ChangedRows), if given, records which rows changed, for
+        replicas that train apart and meet every few steps.
         """
         finite = tf.constant(True)
         for gradient, variable in zip(gradients, variables):
@@ -100,9 +103,13 @@ class BatchSGD(tf.Module):
             if isinstance(gradient, tf.IndexedSlices):
                 update = gradient.values * learning_rate
                 variable.scatter_sub(tf.IndexedSlices(update, gradient.indices))
+                if changed_rows is not None:
+                    changed_rows.mark(variable, gradient.indices)
             else:
                 update = gradient * learning_rate
                 variable.assign_sub(update)
+                if changed_rows is not None:
+                    changed_rows.mark(variable, None)
             finite &= tf.reduce_all(tf.math.is_finite(update))
         self.iterations.assign_add(1)
         return finite

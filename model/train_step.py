@@ -9,7 +9,7 @@ from model.skipgram import SkipGram
 
 
 def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
-                    embedding_lock: tf.Variable | None = None) -> Callable:
+                    embedding_lock: tf.Variable | None = None, changed_rows=None) -> Callable:
     """A compiled step `(batch, learning_rate, with_loss=True) -> (mean loss, finite)` that updates E and W.
 
     `batch` holds the tensors of data_pipeline.pairs.STEP_INPUTS. `finite` is False when the loss or any update
@@ -27,7 +27,8 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
     input shape, which is why every batch has the same size (padding pairs carry weight 0).
 
     `embedding_lock`, one factor per row of E (0: fixed, 1: trains), scales E's gradient rows, as gensim's
-    `lockf` does.
+    `lockf` does. `changed_rows` (model.replica_exchange.ChangedRows) records the rows each step updates, when
+    several replicas train apart and exchange them.
     """
     variables = [model.embeddings, model.context_weights, model.context_bias]
 
@@ -40,7 +41,7 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
         gradients = tape.gradient(total, variables)
         if embedding_lock is not None:
             gradients[0] = locked(gradients[0], embedding_lock)
-        updates_finite = optimizer.apply(gradients, variables, learning_rate)
+        updates_finite = optimizer.apply(gradients, variables, learning_rate, changed_rows)
         if not with_loss:
             return tf.zeros([]), updates_finite
         loss = total / tf.maximum(tf.reduce_sum(batch["weights"]), 1.0)

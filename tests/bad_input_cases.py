@@ -30,6 +30,10 @@ CORPUS_LINES = [
 ]
 TINY_RUN = ["--corpus", "corpus.txt", "--model-dir", "model", "--dim", "2", "--min-count", "1", "--batch-size", "64",
             "--epochs", "1", "--sample", "0", "--checkpoint-every", "20"]
+# The same run stopped inside its epoch: batches of 8 pairs (about 14 in the epoch), stopped after 5.
+STOPPED_RUN = [*TINY_RUN[:TINY_RUN.index("--batch-size")], "--batch-size", "8", "--epochs", "1", "--sample", "0",
+               "--max-steps", "5"]
+SMALL_DISK = "small-disk"  # where the cases that need one mount a tmpfs
 
 
 @dataclasses.dataclass
@@ -44,6 +48,9 @@ class Case:
     needs_model: bool = False
     exit_code: int = 2
     script: str = "train.py"
+    model: str = "finished"  # the run copied as model/ when needs_model: "finished", or "stopped" inside its epoch
+    needs_mount: bool = False  # mounts a file system (root only); unmounted by teardown
+    teardown: Callable[[pathlib.Path], None] = lambda directory: None
     trains: bool = False  # The run starts training: it may add logs and record its flags in config.json, no more.
 
 
@@ -78,6 +85,34 @@ def lift_row_bounds(config: dict) -> None:
 
 def make_directory(name: str) -> Callable[[pathlib.Path], None]:
     return lambda directory: (directory / name).mkdir()
+
+
+def full_small_disk(directory: pathlib.Path) -> None:
+    """A 256 KB tmpfs at small-disk/, filled to the last byte."""
+    from mounts import fill, mount_tmpfs
+
+    mount_tmpfs(directory / SMALL_DISK, "256k")
+    fill(directory / SMALL_DISK)
+
+
+def model_on_a_read_only_file_system(directory: pathlib.Path) -> None:
+    from mounts import mount_read_only
+
+    mount_read_only(directory / "model")
+
+
+def unmount(name: str) -> Callable[[pathlib.Path], None]:
+    def teardown(directory: pathlib.Path) -> None:
+        from mounts import unmount
+
+        unmount(directory / name)
+
+    return teardown
+
+
+def corpus_changed(directory: pathlib.Path) -> None:
+    with open(directory / "corpus.txt", "a") as corpus:
+        corpus.write("the queen and the king sit in the royal castle\n")
 
 
 CASES = [
@@ -174,7 +209,7 @@ CASES = [
     # Continuing a trained model on other text, and starting one from pretrained vectors.
     Case("other-corpus", "another corpus for a trained --model-dir, without saying what to do with its words",
          ["--model-dir", "model", "--corpus", "other.txt"],
-         r"corpus=\['other.txt'\] is not the text this --model-dir trains on \(corpus=\['corpus.txt'\]\): add "
+         r"the corpus is not the one this run trained on: other.txt is new; corpus.txt is no longer in it; .*: add "
          r"--update-vocab to continue training on it and add its new words, or --keep-vocab",
          write("other.txt", b"the prince and the queen rule the old kingdom\n"), needs_model=True),
     Case("update-no-model", "--update-vocab on a directory with no model",
@@ -190,6 +225,16 @@ CASES = [
          r"the corpus has no word of the model's vocabulary, so --keep-vocab has nothing to train on; --keep-vocab "
          r"ignores new words: --update-vocab adds them", write("french.txt", b"le roi et la reine\n" * 10),
          needs_model=True),
+    Case("replay-without-round", "--replay without starting a round", ["--model-dir", "model", "--replay", "0.5"],
+         r"--replay mixes earlier rounds' text into a new round: give it with --update-vocab or --keep-vocab",
+         needs_model=True),
+    Case("replay-text-gone", "--replay when an earlier round's corpus is no longer on disk",
+         ["--model-dir", "model", "--corpus", "other.txt", "--update-vocab", "--replay", "0.5"],
+         r"--replay 0.5 trains round 2 on earlier rounds' text too, but round 1's cannot be read \(corpus path "
+         r"'gone/corpus.txt' matches no file.*\): restore it where it was, or start the round without --replay",
+         lambda directory: (write("other.txt", b"the prince and the queen rule the old kingdom\n")(directory),
+                            edit_config(lambda config: config["training"]["rounds"][0].update(
+                                corpus=["gone/corpus.txt"]))(directory)), needs_model=True),
     Case("update-distributed", "--update-vocab with a tf.distribute strategy",
          ["--model-dir", "model", "--corpus", "other.txt", "--update-vocab", "--distribute", "mirrored"],
          r"--update-vocab trains in one process: use --distribute none \(and unset TF_CONFIG\)",
@@ -241,15 +286,61 @@ CASES = [
     Case("export-existing-version", "export over an existing version", ["--model-dir", "model", "--export-dir",
          "exports", "--version", "7"], r"exports/7 already exists: pass --overwrite to replace it",
          an_earlier_export, needs_model=True, script="export.py"),
+    # Resuming under changed conditions: resume exactly or refuse, saying what changed.
+    Case("batch-size-inside-an-epoch", "another --batch-size for a run stopped inside an epoch",
+         ["--model-dir", "model", "--batch-size", "16"],
+         r"checkpoint model/checkpoints/ckpt-5 stopped inside epoch 1, at a data position counted in batches of 8 "
+         r"pairs in one process; this run trains batches of 16 pairs in one process .*: resume with --batch-size 8, "
+         r"or finish epoch 1 that way \(with --epochs 1\) and change it after", needs_model=True, model="stopped"),
+    Case("glob-matches-a-new-file", "a corpus glob that now matches one more file",
+         ["--model-dir", "model", "--corpus", "*.txt"],
+         r"the corpus is not the one this run trained on: more.txt is new; .*give --corpus those files",
+         write("more.txt", b"a new text with words the vocabulary has never seen\n"), needs_model=True),
+    Case("corpus-changed", "a corpus file that changed since the run trained on it",
+         ["--model-dir", "model", "--corpus", "corpus.txt"],
+         r"the corpus is not the one this run trained on: corpus.txt changed \(85 bytes then, 132 now\)",
+         corpus_changed, needs_model=True),
+    # Memory: estimated before anything large is allocated.
+    Case("memory-dim", "a vector size too large for the memory", ["--corpus", "corpus.txt", "--min-count", "1",
+         "--dim", "100000000000"],
+         r"this run needs about [\d.]+ TB of memory and [\d.]+ [KMGT]?B \(.*\) is available, [\d.]+ TB of it for E and "
+         r"W \(14 words x dim 100,000,000,000, 3 copies at the peak\): lower --dim to [\d,]+ or less, or keep fewer "
+         r"words"),
+    Case("memory-full-softmax", "--loss full with a batch x vocabulary too large for the memory",
+         ["--corpus", "corpus.txt", "--min-count", "1", "--loss", "full", "--batch-size", "1000000000000"],
+         r"this run needs about [\d.]+ [TP]B of memory .* for the full softmax's logits \(1,000,000,000,000 pairs x 14 "
+         r"words, 3 copies\): lower --batch-size to [\d,]+ or less, or choose --loss negative"),
+    # Disks that are full or read-only.
+    Case("metrics-file-folder", "a --metrics-file in a folder that does not exist",
+         ["--corpus", "corpus.txt", "--metrics-file", "missing/metrics.json"],
+         r"--metrics-file missing/metrics.json: the folder .*missing does not exist; create it first"),
+    Case("full-disk", "a --model-dir on a full disk",
+         ["--corpus", "corpus.txt", "--min-count", "1", "--sample", "0", "--model-dir", f"{SMALL_DISK}/model"],
+         rf"cannot write the vocabulary to {SMALL_DISK}/model/vocab.tsv: no space left on device \(0 bytes free "
+         r"there\); nothing else was changed: free some space and run the same command again",
+         full_small_disk, needs_mount=True, teardown=unmount(SMALL_DISK), exit_code=1),
+    Case("read-only-model-dir", "a --model-dir on a read-only file system", ["--model-dir", "model", "--epochs", "2"],
+         r"--model-dir model is on a read-only file system: training writes its checkpoints and logs there; export.py "
+         r"and evaluate.py can still read", model_on_a_read_only_file_system, needs_model=True, needs_mount=True,
+         teardown=unmount("model"), exit_code=1),
+    Case("export-full-disk", "export to a full disk", ["--model-dir", "model", "--export-dir", f"{SMALL_DISK}/exports"],
+         rf"cannot write export version 2 to {SMALL_DISK}/exports: no space left on device \([\d.]+ \w*B? ?\w* free "
+         r"there\); earlier versions are intact", full_small_disk, needs_model=True, needs_mount=True,
+         teardown=unmount(SMALL_DISK), exit_code=1, script="export.py"),
 ]
 
 
-def prepare(case: Case, directory: pathlib.Path, trained_model: pathlib.Path | None) -> None:
-    """Lays out the case's directory: the corpus, a copy of the finished tiny run if needed, then the damage."""
+def prepare(case: Case, directory: pathlib.Path, trained_models: dict[str, pathlib.Path]) -> None:
+    """Lays out the case's directory: the corpus, a copy of the tiny run if needed (reading the case's own copy of
+    the corpus, as one moved with its corpus would), then the damage."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "corpus.txt").write_text("\n".join(CORPUS_LINES) + "\n")
     if case.needs_model:
-        shutil.copytree(trained_model, directory / "model")
+        shutil.copytree(trained_models[case.model], directory / "model")
+        config = json.loads((directory / "model/config.json").read_text())
+        config["data"]["corpus"] = [str(directory / "corpus.txt")]
+        config["data"]["corpus_files"][0]["path"] = str(directory / "corpus.txt")
+        (directory / "model/config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     case.setup(directory)
 
 
@@ -259,13 +350,20 @@ def run(script: str, arguments: list[str], directory: pathlib.Path,
                           cwd=directory, timeout=timeout, check=False, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
 
 
-def train_tiny_model(directory: pathlib.Path) -> pathlib.Path:
-    """A finished tiny run (14 words, dim 2) for the cases that need a model directory."""
+def train_tiny_model(directory: pathlib.Path, flags: list[str] = TINY_RUN) -> pathlib.Path:
+    """A tiny run (14 words, dim 2) for the cases that need a model directory: finished, or stopped by --max-steps."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "corpus.txt").write_text("\n".join(CORPUS_LINES) + "\n")
-    result = run("train.py", TINY_RUN, directory)
+    result = run("train.py", flags, directory)
     assert result.returncode == 0, result.stderr
     return directory / "model"
+
+
+def runnable(cases: list[Case]) -> list[Case]:
+    """The cases this machine can run: those that mount a file system need the permission to."""
+    from mounts import why_mounting_is_not_permitted
+
+    return [case for case in cases if not case.needs_mount or why_mounting_is_not_permitted() is None]
 
 
 def message_line(result: subprocess.CompletedProcess) -> str:
@@ -287,16 +385,22 @@ class Outcome:
 
 
 def run_cases(work: pathlib.Path, cases: list[Case], workers: int = 2) -> dict[str, Outcome]:
-    """Runs every case in its own directory under `work`, two at a time: most of each run is TensorFlow
-    starting up, which one core does while the other runs the next case."""
-    trained_model = train_tiny_model(work / "trained")
+    """Runs every case this machine can run (see `runnable`) in its own directory under `work`, two at a time: most
+    of each run is TensorFlow starting up, which one core does while the other runs the next case."""
+    cases = runnable(cases)
+    models = {model: train_tiny_model(work / f"trained-{model}", flags)
+              for model, flags in (("finished", TINY_RUN), ("stopped", STOPPED_RUN))
+              if any(case.needs_model and case.model == model for case in cases)}
 
     def run_case(case: Case) -> tuple[str, Outcome]:
         directory = work / case.name
-        prepare(case, directory, trained_model)
-        before = snapshot(directory)
-        result = run(case.script, case.arguments, directory)
-        return case.name, Outcome(result, before, snapshot(directory))
+        try:
+            prepare(case, directory, models)
+            before = snapshot(directory)
+            result = run(case.script, case.arguments, directory)
+            return case.name, Outcome(result, before, snapshot(directory))
+        finally:
+            case.teardown(directory)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
         return dict(pool.map(run_case, cases))
@@ -321,9 +425,15 @@ def readme_table_rows() -> dict[str, str]:
 
 
 def rewrite_readme_table(work: pathlib.Path) -> None:
-    outcomes = run_cases(work, CASES)
+    """Reruns every case and rewrites the README's table; a case this machine cannot run (no permission to mount)
+    keeps the row the README has."""
+    outcomes, documented = run_cases(work, CASES), readme_table_rows()
     rows = []
     for case in CASES:
+        if case.name not in outcomes:
+            print(f"{case.name}: not run here (mounting is not permitted); the README's row is kept", file=sys.stderr)
+            rows.append((case, documented.get(case.description, "")))
+            continue
         result = outcomes[case.name].result
         print(f"{case.name}: exit {result.returncode}: {message_line(result)}", file=sys.stderr)
         rows.append((case, message_line(result)))

@@ -1,6 +1,7 @@
 """Shared fixtures: tiny corpora written by the tests themselves, and the tiny config every fast test uses."""
 
 import gzip
+import json
 import os
 import pathlib
 import subprocess
@@ -57,6 +58,14 @@ def run_script(script: str, *args: str, timeout: float = 180) -> subprocess.Comp
     """Runs one of the project's entry points in a real subprocess, as a user would."""
     return subprocess.run([sys.executable, str(ROOT / script), *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, check=False)
+
+
+def start_worker(index: int, ports: list[int], flags: list[str], cwd: pathlib.Path = ROOT) -> subprocess.Popen:
+    """train.py as worker `index` of a cluster on the loopback `ports` (TF_CONFIG), its output captured."""
+    tf_config = {"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]}, "task": {"type": "worker", "index": index}}
+    return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *flags], cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "TF_CONFIG": json.dumps(tf_config)})
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from bad_input_cases import CASES, Case, Outcome, message_line, readme_table_rows, run_cases
+from mounts import why_mounting_is_not_permitted
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +20,8 @@ def outcomes(tmp_path_factory) -> dict[str, Outcome]:
 @pytest.mark.slow
 @pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_a_bad_input_gets_one_line_and_changes_nothing(case: Case, outcomes):
+    if case.name not in outcomes:
+        pytest.skip(why_mounting_is_not_permitted())
     result, before, after = outcomes[case.name].result, outcomes[case.name].before, outcomes[case.name].after
 
     assert result.returncode == case.exit_code, result.stderr

@@ -149,7 +149,8 @@ def test_continue_training_compares_both_updates_with_training_from_scratch(tmp_
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(TOPIC_LINES * 25 + UPDATE_LINES * 25) + "\n", encoding="utf-8")
     result = run_script("benchmarks/continue_training.py", "--corpus", str(corpus), "--learning-rates", "0.05",
-                        "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work"), timeout=900)
+                        "--replays", "0.5", "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work"),
+                        timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     results = json.loads((tmp_path / "out" / "continue_training.json").read_text())
     # Halves of 100 lines and 975 words each: the topics, then the same lines with "prince" and "puppy" in them.
@@ -159,9 +160,14 @@ def test_continue_training_compares_both_updates_with_training_from_scratch(tmp_
         assert [rows[run]["vocabulary_size"] for run in ("trained", "update", "scratch")] == [19, 21, 21]
         assert rows["update"]["words_added"] == 2
     assert results["learning_rates"][0]["learning_rate"] == 0.05
+    # The update that also replays half of A's lines: B's 975 words and about half of A's every epoch.
+    replayed = results["replays"][0]
+    assert replayed["replay"] == 0.5 and replayed["corpus_words"] == 975 and 300 < replayed["replay_words"] < 675
+    assert set(results["replay_targets"][0]) == {"analogy", "wordsim353", "simlex999"}
     # Both new words occur 50 times; each gets neighbours from both systems' updated and scratch models.
     assert sorted(results["probe_words"]) == [["prince", 50], ["puppy", 50]]
     assert all(len(found["prince"]) == 8 for found in results["neighbours"].values())
     assert set(results["targets"]) == {"analogy", "wordsim353", "simlex999"}
     table = (tmp_path / "out" / "continue_training.md").read_text()
     assert "| ours | 2. A, then B added (update) | 21 | 2 |" in table and "| prince | 50 |" in table
+    assert f"| 0.5 | 975 + {replayed['replay_words']:,} |" in table

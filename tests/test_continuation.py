@@ -2,6 +2,7 @@
 (--init-vectors): the rules on tiny inputs in-process, then real runs on a corpus small enough to learn in seconds."""
 
 import collections
+import copy
 import json
 import os
 import pathlib
@@ -19,12 +20,22 @@ from bad_input_cases import snapshot
 from conftest import ROOT, TOPIC_LINES, UPDATE_LINES, run_script
 
 from config import Config, Round
+from data_pipeline.sources import mixed_lines, sampled_lines
 from data_pipeline.vocabulary import Vocabulary, updated_vocabulary
 from errors import UserError
 from training.continuation import grown_checkpoint, training_state
 from training.model_directory import ModelDirectory, resolved_config
-from training.rounds import CHECKPOINT_STATE, COMMITTED, KILL_AT_VARIABLE, OBSOLETE, STAGING, finish_committed_update
-from training.tensorboard import projected_ids
+from training.preflight import settled_corpus_files
+from training.rounds import (
+    CHECKPOINT_STATE,
+    COMMITTED,
+    KILL_AT_VARIABLE,
+    OBSOLETE,
+    STAGING,
+    finish_committed_update,
+    same_text,
+)
+from training.tensorboard import projected_ids, rounds_markdown
 
 E_KEY, W_KEY, BIAS_KEY = (f"{name}/.ATTRIBUTES/VARIABLE_VALUE" for name in ("E", "W", "W_bias"))
 STEP_KEY = "progress/step/.ATTRIBUTES/VARIABLE_VALUE"
@@ -60,19 +71,73 @@ def saved_config(corpus: list[str]) -> Config:
     return config
 
 
-def test_another_corpus_needs_a_flag_that_says_what_to_do_with_its_words():
+def test_another_corpus_needs_a_flag_that_says_what_to_do_with_its_words(tmp_path):
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(f"the words of {name}\n")
+    saved = saved_config([str(tmp_path / "a.txt")])
+    settled_corpus_files(saved.data)  # As the first run records its corpus files.
     other, explicit = Config(), {("data", "corpus")}
-    other.data.corpus = ["b.txt"]
-    with pytest.raises(UserError, match=r"corpus=\['b.txt'\] is not the text this --model-dir trains on .*add "
+    other.data.corpus = [str(tmp_path / "b.txt")]
+    with pytest.raises(UserError, match=r"the corpus is not the one this run trained on: .*b.txt is new; .*add "
                                         r"--update-vocab to continue training on it and add its new words, or "
                                         r"--keep-vocab to continue with the vocabulary unchanged"):
-        resolved_config(saved_config(["a.txt"]), other, explicit)
+        settled_corpus_files(resolved_config(copy.deepcopy(saved), other, explicit).data)
     other.data.update_vocab = True
-    config = resolved_config(saved_config(["a.txt"]), other, explicit | {("data", "update_vocab")})
-    assert config.data.corpus == ["b.txt"] and config.data.update_vocab
+    config = resolved_config(saved, other, explicit | {("data", "update_vocab")})
+    assert settled_corpus_files(config.data) == [str(tmp_path / "b.txt")]
+    assert config.data.corpus == [str(tmp_path / "b.txt")] and config.data.update_vocab
+    assert config.data.corpus_files[0]["path"] == str(tmp_path / "b.txt")
     assert config.training.learning_rate == config.training.update_learning_rate
     # The flag is for one run: the saved config it leaves behind does not start another round by itself.
     assert not resolved_config(config, Config(), set()).data.update_vocab
+
+
+def test_replayed_lines_are_a_seeded_share_in_order_and_the_mix_spreads_them_through_the_new_text():
+    earlier = tf.data.Dataset.from_tensor_slices([f"old {index}" for index in range(4000)])
+    sample = [line.numpy().decode() for line in sampled_lines(earlier, 0.25, (1, 2))]
+    # About a quarter (binomial: 1,000 +- 27), in the text's order, the same on every pass; another seed, others.
+    assert 900 < len(sample) < 1100 and sample == sorted(sample, key=lambda line: int(line.split()[1]))
+    assert sample == [line.numpy().decode() for line in sampled_lines(earlier, 0.25, (1, 2))]
+    assert sample != [line.numpy().decode() for line in sampled_lines(earlier, 0.25, (1, 3))]
+    assert not list(sampled_lines(earlier, 0.0, (1, 2)))
+    new = tf.data.Dataset.from_tensor_slices([f"new {index}" for index in range(3000)])
+    share = len(sample) / (3000 + len(sample))
+    mixed = [line.numpy().decode() for line in mixed_lines(new, tf.data.Dataset.from_tensor_slices(sample), share, 7)]
+    # Every line of both once, each text in its own order, and the same order again (a resumed run skips the
+    # chunks it trained on, so it must see the same lines).
+    assert sorted(mixed) == sorted(sample + [f"new {index}" for index in range(3000)])
+    assert [line for line in mixed if line.startswith("new")] == [f"new {index}" for index in range(3000)]
+    assert mixed == [line.numpy().decode() for line in mixed_lines(
+        new, tf.data.Dataset.from_tensor_slices(sample), share, 7)]
+    # Spread through the new text: its first half holds about half of the replayed lines, not all or none.
+    first_half = sum(line.startswith("old") for line in mixed[:len(mixed) // 2])
+    assert 0.4 * len(sample) < first_half < 0.6 * len(sample)
+
+
+def test_the_rounds_table_says_which_round_replayed_earlier_text():
+    table = rounds_markdown([Round(corpus=["a.txt"], epochs=5),
+                             Round(kind="update-vocab", corpus=["b.txt"], epochs=5, replay=0.5, replay_words=10)])
+    assert "| 1 | new | a.txt |" in table and "| 2 | update-vocab | b.txt + 0.5 of the earlier rounds' lines" in table
+
+
+def test_a_round_is_its_files_content_so_a_file_overwritten_in_place_is_new_text(tmp_path):
+    daily = tmp_path / "today.txt"
+    daily.write_text("the news of monday\n")
+    config = saved_config([str(daily)])
+    settled_corpus_files(config.data)
+    current = Round(corpus=list(config.data.corpus), corpus_files=list(config.data.corpus_files))
+    config.data.update_vocab = True
+    assert same_text(current, config.data)  # The same command again: it resumes the round.
+    moved = tmp_path / "archive" / "monday.txt"
+    moved.parent.mkdir()
+    shutil.copy(daily, moved)
+    config.data.corpus = [str(moved)]
+    settled_corpus_files(config.data)
+    assert same_text(current, config.data)  # The same text elsewhere.
+    daily.write_text("the news of tuesday\n")
+    config.data.corpus = [str(daily)]
+    settled_corpus_files(config.data)
+    assert not same_text(current, config.data)  # The same name, another day's text: a new round.
 
 
 def test_a_committed_journal_is_finished_by_whoever_comes_first_and_only_once(tmp_path):
@@ -271,6 +336,61 @@ def test_init_vectors_start_the_rows_they_hold_and_lock_keeps_them(corpora, upda
         np.testing.assert_array_equal(end[found], start[found])
     else:
         assert not np.allclose(end[found], start[found])
+
+
+def test_replay_keeps_training_the_words_only_earlier_text_holds(corpora, trained_on_a, tmp_path):
+    # The update's text is the royal lines only: the pet words ("cat", "garden", ...) are in the first corpus
+    # alone. Without --replay no line of the update holds them, so their rows of E never move; with --replay 0.5
+    # half of the first corpus's lines are trained again beside the new text, and they do.
+    royal = write_corpus(tmp_path / "royal.txt", UPDATE_LINES[:2])
+    plain, replayed = tmp_path / "plain", tmp_path / "replayed"
+    for model_dir, extra in ((plain, []), (replayed, ["--replay", "0.5"])):
+        shutil.copytree(trained_on_a, model_dir)
+        train("--corpus", str(royal), "--model-dir", str(model_dir), "--update-vocab",
+              "--metrics-file", str(model_dir / "metrics.json"), *extra)
+    vocabulary = words(trained_on_a)
+    pets = [vocabulary.index(word) for word in PETS - ROYAL - {"puppy"}]
+    royals = [vocabulary.index(word) for word in ROYAL - PETS - {"prince"}]
+    before = tf.train.load_variable(latest(trained_on_a), E_KEY)
+    after = {name: tf.train.load_variable(latest(model_dir), E_KEY) for name, model_dir in
+             (("plain", plain), ("replayed", replayed))}
+    np.testing.assert_array_equal(after["plain"][pets], before[pets])
+    assert np.all(np.any(after["replayed"][pets] != before[pets], axis=1))
+    assert np.all(np.any(after["plain"][royals] != before[royals], axis=1))
+
+    rounds = {name: json.loads((model_dir / "config.json").read_text())["training"]["rounds"][1]
+              for name, model_dir in (("plain", plain), ("replayed", replayed))}
+    assert (rounds["plain"]["replay"], rounds["plain"]["replay_words"]) == (0.0, 0)
+    # Half of the first corpus's 975 words, give or take the draw of its 100 lines; the new text is unchanged.
+    assert rounds["replayed"]["replay"] == 0.5 and 300 < rounds["replayed"]["replay_words"] < 675
+    assert rounds["replayed"]["corpus_words"] == rounds["plain"]["corpus_words"]
+    # They are trained on, not just counted: every epoch reads the new text's words and the replayed ones.
+    metrics = json.loads((replayed / "metrics.json").read_text())
+    assert metrics["words"] == 3 * (rounds["replayed"]["corpus_words"] + rounds["replayed"]["replay_words"])
+
+
+def test_a_round_that_replays_resumes_with_its_own_share_and_needs_the_earlier_text(corpora, trained_on_a, tmp_path):
+    royal = write_corpus(tmp_path / "royal.txt", UPDATE_LINES[:2])
+    model_dir = tmp_path / "model"
+    shutil.copytree(trained_on_a, model_dir)
+    update = ["--corpus", str(royal), "--model-dir", str(model_dir), "--update-vocab"]
+    train(*update, "--replay", "0.5", "--max-steps", "5")  # Stopped early: the round is unfinished.
+    other_share = run_script("train.py", *update, "--replay", "0.25")
+    assert other_share.returncode == 2 and other_share.stderr.strip().splitlines()[-1] == (
+        "error: round 2 was started with --replay 0.5: resume it with that value or without --replay")
+    # The earlier text moved away: resuming cannot replay it, and says so before anything changes.
+    before = snapshot(model_dir)
+    moved = corpora[0].rename(tmp_path / "elsewhere.txt")
+    try:
+        gone = run_script("train.py", *update)
+    finally:
+        moved.rename(corpora[0])
+    assert gone.returncode == 2 and "but round 1's cannot be read (corpus path" in gone.stderr
+    assert snapshot(model_dir) == before
+    stdout = train(*update)  # Without the flag: the round resumes with the share it started with, and finishes.
+    assert "resuming from" in stdout
+    second = json.loads((model_dir / "config.json").read_text())["training"]["rounds"][1]
+    assert second["replay"] == 0.5 and second["replay_words"] > 0 and second["end_step"] > 0
 
 
 def astuple(read) -> tuple:

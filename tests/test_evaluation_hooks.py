@@ -16,10 +16,11 @@ from data_pipeline.vocabulary import Vocabulary
 from errors import UserError
 from model.objectives import NegativeSampling
 from model.optimizer import BatchSGD
+from model.replica_exchange import Collectives, ReplicaExchange
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
 from training.checkpoints import Progress, training_checkpoint
-from training.distributed import Distribution, train_distributed
+from training.distributed import Distribution
 from training.evaluation_hooks import (
     UNLEARNED_COSINE,
     BestCheckpoint,
@@ -29,6 +30,7 @@ from training.evaluation_hooks import (
     read_best_score,
     unlearned_hint,
 )
+from training.loop import train
 from training.model_directory import ModelDirectory
 from training.reporting import EpochTotals, epoch_figures_text
 from training.step_runner import make_step_runner
@@ -61,15 +63,17 @@ def test_the_step_runner_sums_every_steps_loss_weighted_by_its_pairs():
                for index, weight in enumerate(weights)]
     expected = [float(tf.reduce_sum(objective(model, batch) * batch["weights"])) for batch in batches]
     dataset = tf.data.Dataset.from_tensor_slices({key: tf.stack([batch[key] for batch in batches]) for key in batches[0]})
-    run = make_step_runner(make_train_step(model, objective, BatchSGD()), progress, lambda words: tf.constant(0.0))
+    strategy = tf.distribute.get_strategy()  # one process: the one-replica case of the step runner
+    run = make_step_runner(strategy, make_train_step(model, objective, BatchSGD()), progress,
+                           lambda words: tf.constant(0.0), ReplicaExchange(strategy, Collectives(1), None), 1)
 
-    trained, last_loss, loss_sum, pairs, finite = run(iter(dataset), tf.constant(50, tf.int64))
+    trained = run([iter(dataset)], 50, False)
 
     # Three steps, not 50: the iterator ran out. The last loss is the last batch's (its one pair); the sum is
     # every pair's loss (4 + 3 + 1 = 8 pairs), so sum / pairs is the epoch's mean loss per pair.
-    assert (int(trained), float(pairs), bool(finite)) == (3, 8.0, True)
-    assert float(last_loss) == pytest.approx(expected[2], rel=1e-5)
-    assert float(loss_sum) == pytest.approx(sum(expected), rel=1e-5)
+    assert (trained.steps, trained.pairs, trained.diverged, trained.epoch_over) == (3, 8.0, False, True)
+    assert trained.last_loss == pytest.approx(expected[2], rel=1e-5)
+    assert trained.loss_sum == pytest.approx(sum(expected), rel=1e-5)
 
 
 def test_epoch_totals_leave_out_what_this_run_did_not_measure():
@@ -193,7 +197,7 @@ def test_keep_best_is_refused_on_several_workers(tmp_path):
     config.training.eval_analogies, config.training.keep_best = "questions.txt", "eval/analogy"
     distribution = Distribution(tf.distribute.get_strategy(), worker=0, workers=2)
     with pytest.raises(UserError, match="not available with several workers"):
-        train_distributed(config, ModelDirectory(tmp_path / "model"), distribution)
+        train(config, ModelDirectory(tmp_path / "model"), distribution)
     assert not (tmp_path / "model").exists()
 
 

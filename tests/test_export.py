@@ -295,7 +295,12 @@ def test_a_failure_after_the_files_are_written_leaves_no_version(model_dir, tmp_
     monkeypatch.setattr(export_directory.tf.saved_model, "save", save_then_fail)
     with pytest.raises(OSError, match="No space left"):
         export_directory.write_export(read_trained_embeddings(model_dir), tmp_path / "exports", version=5)
-    # The half-made version, written under its temporary name, is gone; no numbered directory appeared.
+    # The half-made version, written under its temporary name, is gone, and so is the export directory this export
+    # created: no numbered directory appeared.
+    assert not (tmp_path / "exports").exists()
+    (tmp_path / "exports").mkdir()  # Into an export directory that was there before, only the version is removed.
+    with pytest.raises(OSError, match="No space left"):
+        export_directory.write_export(read_trained_embeddings(model_dir), tmp_path / "exports", version=5)
     assert list((tmp_path / "exports").iterdir()) == []
 
 

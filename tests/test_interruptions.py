@@ -2,6 +2,7 @@
 moment, even while a checkpoint is being written, leaves the last listed checkpoint readable; and runs resumed
 after any of these end at exactly the step count of a run never interrupted."""
 
+import os
 import pathlib
 import random
 import re
@@ -29,11 +30,11 @@ def new_work_directory(path: pathlib.Path) -> pathlib.Path:
     return path
 
 
-def start_training(work: pathlib.Path) -> subprocess.Popen:
+def start_training(work: pathlib.Path, environment: dict | None = None) -> subprocess.Popen:
     """train.py in a subprocess, its progress lines appended to stdout.txt (the child keeps the file open)."""
     with open(work / "stdout.txt", "a") as log:
         return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *FLAGS], cwd=work, stdout=log,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, env=environment)
 
 
 def checkpoint_entries(work: pathlib.Path) -> set[str]:
@@ -153,3 +154,42 @@ def test_sigkill_at_random_moments_loses_at_most_checkpoint_every_steps(tmp_path
     # data position (epoch, chunk, batch) in each checkpoint let every resume regenerate exactly the batches left.
     assert steps_after_kills[-1] < step_of(listed_checkpoint(work)) == step_of(listed_checkpoint(uninterrupted))
     np.testing.assert_allclose(embeddings(work), embeddings(uninterrupted), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_the_tokenised_corpus_of_a_killed_run_is_removed_by_the_next_run(tmp_path):
+    # The vocabulary pass keeps the tokenised corpus for the first epoch in $TMPDIR/word2vec-tokens-<pid>-* (the
+    # model directory may not be written yet). SIGKILL leaves it behind; the next run sees that its process is gone.
+    work, temporary = new_work_directory(tmp_path / "work"), tmp_path / "tmp"
+    temporary.mkdir()
+    environment = {**os.environ, "TMPDIR": str(temporary)}
+    process = start_training(work, environment)
+    while process.poll() is None and not list(temporary.glob("word2vec-tokens-*/tokens*")):
+        time.sleep(0.01)
+    process.kill()
+    process.wait(timeout=60)
+    left = list(temporary.glob(f"word2vec-tokens-{process.pid}-*"))
+    assert left, "the run ended before it wrote its token cache"
+
+    next_run = subprocess.run([sys.executable, str(ROOT / "train.py"), *FLAGS, "--max-steps", "1"], cwd=work,
+                              env=environment, capture_output=True, text=True, timeout=300, check=False)
+    assert next_run.returncode == 0, next_run.stderr
+    assert not any(path.exists() for path in left)
+
+
+def test_the_token_id_cache_of_a_killed_run_is_removed_by_the_next_run(tmp_path):
+    # The cache is model_dir/id-cache, not a folder of the system's temporary directory: a run killed by SIGKILL or
+    # the kernel's out-of-memory killer cannot remove it, and the next run on the model directory does.
+    work = new_work_directory(tmp_path)
+    cache = work / "model" / "id-cache"
+    process = start_training(work)
+    while process.poll() is None and not any(path.is_file() for path in cache.rglob("*")):
+        time.sleep(0.01)
+    process.kill()
+    process.wait(timeout=60)
+    assert any(path.is_file() for path in cache.rglob("*")), "the run ended before it wrote its cache"
+
+    next_run = subprocess.run([sys.executable, str(ROOT / "train.py"), *FLAGS, "--max-steps", "1"], cwd=work,
+                              capture_output=True, text=True, timeout=300, check=False)
+    assert next_run.returncode == 0, next_run.stderr
+    assert not cache.exists()

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from data_pipeline.pairs import (
     chunk_ids,
+    cut_into_pieces,
     keep_probabilities,
     noise_table,
     noise_words,
@@ -15,6 +16,7 @@ from data_pipeline.pairs import (
     skipgram_pairs,
     training_batches,
 )
+from data_pipeline.tokenize import tokenize
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary
 
 
@@ -149,8 +151,9 @@ def test_row_pairs_counts_each_rows_pairs_in_its_own_batch(dense_vocabulary, gro
 
 
 def test_the_tokens_kept_by_the_vocabulary_pass_give_the_same_ids_as_the_lines(tmp_path):
-    # Words out of the vocabulary ("rare", "x") are dropped from both, lines that keep no word stay empty rows,
-    # and a chunk's token indices point into its own distinct words, whatever the order they first appear in.
+    # Words out of the vocabulary ("rare", "x") are dropped from both, lines that keep no word are dropped too (the
+    # chunks are cut into pieces, `cut_into_pieces`), and a chunk's token indices point into its own distinct
+    # words, whatever the order they first appear in.
     text = ["the cat sat", "", "cat the the x dog", "dog cat sat"] * 7 + ["rare x"]
     lines = tf.data.Dataset.from_tensor_slices(text)
     cache = str(tmp_path / "tokens")
@@ -162,5 +165,53 @@ def test_the_tokens_kept_by_the_vocabulary_pass_give_the_same_ids_as_the_lines(t
     from_tokens = [chunk.to_list() for chunk in chunk_ids(unreadable, vocabulary, " ", lines_per_chunk=4,
                                                             token_cache=cache)]
     assert from_tokens == from_lines
-    assert from_lines[0] == [[1, 0, 3], [], [0, 1, 1, 2], [2, 0, 3]]
-    assert from_lines[-1] == [[]]
+    assert from_lines[0] == [[1, 0, 3], [0, 1, 1, 2], [2, 0, 3]]
+    assert from_lines[-1] == []
+
+
+def test_a_chunk_over_the_word_limit_is_cut_into_pieces_and_a_line_across_a_cut_becomes_two():
+    # Lines [1 2 3] [] [4 5 6], at most 4 words a piece: [1 2 3] [4] | [5 6]. The empty line is dropped.
+    pieces = cut_into_pieces(tf.ragged.constant([[1, 2, 3], [], [4, 5, 6]], row_splits_dtype=tf.int64), 4)
+    assert pieces.to_list() == [[[1, 2, 3], [4]], [[5, 6]]]
+    # Within the limit, one piece: the same words in the same lines. An empty chunk stays one (empty) piece.
+    assert cut_into_pieces(tf.ragged.constant([[1, 2], [3]], row_splits_dtype=tf.int64), 4).to_list() == [[[1, 2], [3]]]
+    assert cut_into_pieces(tf.ragged.constant([[], []], tf.int32, row_splits_dtype=tf.int64), 4).to_list() == [[]]
+
+
+def test_one_very_long_line_makes_chunks_of_bounded_size():
+    # A "file without line breaks": one line of 300,000 words, then two short lines, in one chunk of lines.
+    vocabulary = Vocabulary(("a", "b", "c"), (100_000, 100_003, 100_000))
+    lines = tf.data.Dataset.from_tensor_slices([" ".join(["a b c"] * 100_000), "a b", "b c"])
+    chunks = list(chunk_ids(lines, vocabulary, token_pattern=" ", lines_per_chunk=2048, max_chunk_words=131_072))
+    # The 600,000-byte line is first cut into lines of 65,536 bytes (32,768 words of "x "): 10 lines. Then its
+    # 300,004 words make chunks of 131,072 (4 lines), 131,072 (4 lines) and 37,860 words (the last 37,856 words of
+    # the long line in 2 lines, then the 2 short lines).
+    assert [int(tf.size(chunk.flat_values)) for chunk in chunks] == [131_072, 131_072, 37_860]
+    assert [int(chunk.nrows()) for chunk in chunks] == [4, 4, 4]
+    # So a chunk makes at most 2 x window pairs per word, whatever the line lengths.
+    batches = training_batches(tf.data.Dataset.from_tensors(chunks[0]), vocabulary, window_size=5, sample=0,
+                               batch_size=4096)
+    assert sum(float(tf.reduce_sum(batch["weights"])) for batch in batches) <= 2 * 5 * 131_072
+
+
+def uncut_chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, lines_per_chunk: int) -> tf.data.Dataset:
+    """chunk_ids as it was before chunks were cut: every chunk of lines whole, its empty lines kept."""
+    table = vocabulary.lookup_table()
+
+    def ids_of(chunk_lines: tf.Tensor) -> tf.RaggedTensor:
+        ids = tf.ragged.map_flat_values(table.lookup, tokenize(chunk_lines, " "))
+        return tf.ragged.boolean_mask(ids, ids >= 0)
+
+    return lines.batch(lines_per_chunk).map(ids_of)
+
+
+def test_pairs_of_chunks_within_the_limit_are_as_before_the_cut():
+    # The cut relabels lines and drops empty ones, which changes no pair: below the limit, training is as it was.
+    lines = tf.data.Dataset.from_tensor_slices(["a b c d e", "", "b c d", "x"] * 20)
+    vocabulary = Vocabulary(("a", "b", "c", "d", "e"), (20, 40, 40, 40, 20))
+    make = lambda chunks: list(training_batches(chunks, vocabulary, window_size=2, sample=0.1, batch_size=16, seed=7))
+    cut, uncut = make(chunk_ids(lines, vocabulary, " ", 10)), make(uncut_chunk_ids(lines, vocabulary, 10))
+    assert len(cut) == len(uncut) > 0
+    for cut_batch, uncut_batch in zip(cut, uncut):
+        for key in ("centres", "contexts", "weights", "noise", "words", "chunk", "batch"):
+            np.testing.assert_array_equal(cut_batch[key], uncut_batch[key])

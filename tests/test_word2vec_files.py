@@ -37,6 +37,18 @@ def test_every_writer_reads_back_bit_for_bit_whatever_the_file_is_called(tmp_pat
     np.testing.assert_array_equal(read.vectors, VECTORS)
 
 
+@pytest.mark.parametrize("first_bytes", [b"\x0a\x11\x22\x3e", b"\x41\x05\x43\x3e\x0a\x11\x22\x3e"])
+def test_a_binary_file_whose_floats_hold_a_newline_is_read_as_binary(tmp_path, first_bytes):
+    # The first vector's bytes make its "line" end right after the word, or after bytes that are not all
+    # printable: the record still reads as binary (a dim-8 export of test_continuation's model ended after "the ").
+    first = np.frombuffer(first_bytes + b"\x00\x00\x80\x3f" * (3 - len(first_bytes) // 4), "<f4")
+    vectors = np.concatenate([first[None, :], VECTORS[1:]])
+    write_word2vec_binary(tmp_path / "vectors.bin", WORDS, vectors)
+    read = read_word2vec(tmp_path / "vectors.bin")
+    assert read.binary and read.words == tuple(WORDS)
+    np.testing.assert_array_equal(read.vectors, vectors)
+
+
 @pytest.mark.parametrize("writer", ["ours-text", "gensim-binary"])
 def test_only_the_wanted_rows_are_kept(tmp_path, writer):
     WRITERS[writer](tmp_path / "vectors")

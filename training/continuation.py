@@ -13,9 +13,13 @@ A new round (`--update-vocab`):
 - saves it as the round's first checkpoint, at the step count reached so far, with the data position and the words
   done back at zero: the learning rate runs its schedule again over the new text's words x --epochs.
 `--keep-vocab` is the same round with no word added.
+
+`--replay FRACTION` also trains the round on that share of the earlier rounds' lines, sampled the same way every
+epoch and spread through the new text (`training_lines`); their words count in the learning rate's decay.
 """
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable
 
@@ -23,12 +27,14 @@ import numpy as np
 import tensorflow as tf
 
 from config import Config, Round, first_round
+from data_pipeline.pairs import chunk_ids
 from data_pipeline.pretrained import PretrainedRows, pretrained_rows
+from data_pipeline.sources import corpus_lines, mixed_lines, sampled_lines
 from data_pipeline.vocabulary import UpdatedVocabulary, Vocabulary, checked_word_counts, updated_vocabulary
 from errors import UserError, warn
 from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
-from training.checkpoints import Progress, training_checkpoint
+from training.checkpoints import Progress, restore_checkpoint, training_checkpoint
 from training.model_directory import ModelDirectory
 from training.rounds import (
     CHECKPOINT_STATE,
@@ -108,6 +114,7 @@ class RoundStart:
     updated: UpdatedVocabulary
     previous: Vocabulary
     checkpoint: str
+    replay_words: int = 0
     new_text: bool = True
 
     @property
@@ -124,21 +131,29 @@ class RoundStart:
         name = f"ckpt-{step}-round{len(config.training.rounds)}"
 
         staging = staging_directory(directory)
-        staging.mkdir()
-        grown_checkpoint(config, self.checkpoint, len(self.previous), len(self.vocabulary),
-                         len(config.training.rounds)).write(str(staging / name))
-        kill_point("staging")
-        self.vocabulary.save(str(staging / "vocab.tsv"))
-        (staging / CHECKPOINT_STATE).write_text(checkpoint_state(name), encoding="utf-8")
-        (staging / OBSOLETE).write_text("\n".join(listed_checkpoints(directory)) + "\n", encoding="utf-8")
-        (staging / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
+        try:
+            staging.mkdir()
+            grown_checkpoint(config, self.checkpoint, len(self.previous), len(self.vocabulary),
+                             len(config.training.rounds)).write(str(staging / name))
+            kill_point("staging")
+            self.vocabulary.save(str(staging / "vocab.tsv"))
+            (staging / CHECKPOINT_STATE).write_text(checkpoint_state(name), encoding="utf-8")
+            (staging / OBSOLETE).write_text("\n".join(listed_checkpoints(directory)) + "\n", encoding="utf-8")
+            (staging / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
+        except Exception:
+            # A write that failed (a full disk): the round never began, and its files would hold the last free bytes.
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         commit(directory)
         kill_point("committed")
         finish_committed_update(directory)
 
+        replayed = (f" and {record.replay_words:,} of the earlier rounds' (--replay {record.replay:g})"
+                    if record.replay_words else "")
         log(f"round {len(config.training.rounds)} ({record.kind}): {record.words_added:,} words added "
             f"({len(self.previous):,} -> {len(self.vocabulary):,}), {record.corpus_words:,} of the new text's words in "
-            f"the vocabulary, {record.epochs} epoch(s) from learning rate {record.learning_rate:g}, from step {step:,}")
+            f"the vocabulary{replayed}, {record.epochs} epoch(s) from learning rate {record.learning_rate:g}, "
+            f"from step {step:,}")
         log_rounds(directory.logs, step, config.training.rounds)
         return self.vocabulary
 
@@ -148,11 +163,13 @@ class RoundStart:
         if previous.end_step < 0:
             previous.end_step = step
         data, training = config.data, config.training
-        return Round(kind=round_flag(data).removeprefix("--"), corpus=list(data.corpus), tfds_name=data.tfds_name,
-                     tfds_split=data.tfds_split, tfds_feature=data.tfds_feature,
+        return Round(kind=round_flag(data).removeprefix("--"), corpus=list(data.corpus),
+                     corpus_files=list(data.corpus_files), tfds_name=data.tfds_name, tfds_split=data.tfds_split,
+                     tfds_feature=data.tfds_feature,
                      corpus_words=self.updated.corpus_words, vocabulary_size=len(self.vocabulary),
                      words_added=self.updated.words_added, epochs=training.epochs,
-                     learning_rate=training.learning_rate, start_step=step, started=now())
+                     learning_rate=training.learning_rate, start_step=step, started=now(),
+                     replay=data.replay, replay_words=self.replay_words)
 
 
 def planned_start(config: Config, directory: ModelDirectory, lines: tf.data.Dataset, vocabulary: Vocabulary,
@@ -172,6 +189,7 @@ def planned_start(config: Config, directory: ModelDirectory, lines: tf.data.Data
         update_current_round(current, config)
         return VectorStart(vocabulary, rows, config.training.init_vectors)
     if not starts_new_round(config, current, checkpoint):
+        check_resumed_replay(config, current)
         update_current_round(current, config)
         return None
     data = config.data
@@ -181,11 +199,68 @@ def planned_start(config: Config, directory: ModelDirectory, lines: tf.data.Data
         hint = "; --keep-vocab ignores new words: --update-vocab adds them" if data.keep_vocab else ""
         raise UserError(f"the corpus has no word of the model's vocabulary, so {round_flag(data)} has nothing to "
                         f"train on{hint}")
+    replay_words = counted_replay_words(config, updated.vocabulary) if data.replay else 0
     epoch = int(tf.train.load_variable(checkpoint, EPOCH_KEY))
     if epoch < current.epochs:
         warn(f"round {len(config.training.rounds)} stopped at epoch {epoch + 1} of {current.epochs}; the new round "
              "continues from there")
-    return RoundStart(updated, vocabulary, checkpoint)
+    return RoundStart(updated, vocabulary, checkpoint, replay_words)
+
+
+def replayed_lines(config: Config, round_number: int) -> tf.data.Dataset:
+    """The share `--replay` of the lines of every round before round `round_number` (counted from 1), one
+    round's after another's, each sampled by its own seed; refuses in one line when a round's text is gone."""
+    fraction = config.data.replay if round_number > len(config.training.rounds) else \
+        config.training.rounds[round_number - 1].replay
+    parts = []
+    for number, earlier in enumerate(config.training.rounds[:round_number - 1], start=1):
+        try:
+            lines = corpus_lines(earlier.corpus, earlier.tfds_name, earlier.tfds_split, earlier.tfds_feature,
+                                 config.data.tfds_data_dir)
+        except UserError as error:
+            raise UserError(f"--replay {fraction:g} trains round {round_number} on earlier rounds' text too, but round "
+                            f"{number}'s cannot be read ({error}): restore it where it was, or start the round "
+                            "without --replay") from None
+        parts.append(sampled_lines(lines, fraction, (config.training.seed, round_number * 1024 + number)))
+    replayed = parts[0]
+    for part in parts[1:]:
+        replayed = replayed.concatenate(part)
+    return replayed
+
+
+def counted_replay_words(config: Config, vocabulary: Vocabulary) -> int:
+    """The words of a new round's replayed lines that are in `vocabulary`: one pass over the sample."""
+    data = config.data
+    chunks = chunk_ids(replayed_lines(config, len(config.training.rounds) + 1), vocabulary, data.token_pattern,
+                       data.lines_per_chunk)
+    words = int(chunks.reduce(tf.constant(0, tf.int64),
+                              lambda total, ids: total + tf.size(ids.flat_values, out_type=tf.int64)))
+    if not words:
+        warn(f"--replay {data.replay:g} kept no word of the earlier rounds' text: the round trains on the new text "
+             "only")
+    return words
+
+
+def check_resumed_replay(config: Config, current: Round) -> None:
+    """A resumed round replays what it started with: another --replay is refused, and so is earlier text
+    that is no longer there (read before anything is written)."""
+    if config.data.replay and config.data.replay != current.replay:
+        raise UserError(f"round {len(config.training.rounds)} was started with --replay {current.replay:g}: resume "
+                        f"it with that value or without --replay")
+    if current.replay_words:
+        replayed_lines(config, len(config.training.rounds))
+
+
+def training_lines(config: Config, lines: tf.data.Dataset) -> tf.data.Dataset:
+    """What the current round trains on: its text, with the earlier rounds' replayed lines (--replay) spread
+    through it in proportion to their words, in the same order every epoch and on resume."""
+    current = config.training.rounds[-1] if config.training.rounds else None
+    if current is None or not current.replay_words:
+        return lines
+    share = current.replay_words / (current.corpus_words + current.replay_words)
+    round_number = len(config.training.rounds)
+    seed = (config.training.seed * 1024 + round_number) % (2**31 - 1)
+    return mixed_lines(lines, replayed_lines(config, round_number), share, seed)
 
 
 def starts_new_round(config: Config, current: Round, checkpoint: str | None) -> bool:
@@ -212,7 +287,7 @@ def grown_checkpoint(config: Config, path: str, old_size: int, new_size: int, ro
     new rows of the lock 1 (they train). The step count and the optimizer carry on; the data position and words
     done start again at zero for the new round."""
     old, new = training_state(config, old_size), training_state(config, new_size)
-    old.checkpoint.restore(path).assert_consumed()
+    restore_checkpoint(old.checkpoint, path)
     added = new_size - old_size
     limit = 0.5 / config.model.embedding_dim
     fresh = np.random.default_rng([config.training.seed, round_number]).uniform(

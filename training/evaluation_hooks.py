@@ -12,7 +12,6 @@ The files are read and looked up in the vocabulary once, at the start; each epoc
 import dataclasses
 import json
 import math
-import os
 import pathlib
 import time
 
@@ -25,6 +24,7 @@ from evaluation import ANALOGY_RESTRICT_VOCAB, SIMILARITY_RESTRICT_VOCAB
 from evaluation.analogies import AnalogyQuestions
 from evaluation.similarity import WordPairs
 from evaluation.vectors import WordVectors
+from storage import write_text_atomically
 
 # Random pairs among the most frequent words whose mean cosine tells whether the vectors have learned. Vectors
 # that have only moved together along one shared direction (a small corpus, few epochs: every neighbour at a
@@ -193,7 +193,8 @@ def read_best_score(directory: pathlib.Path) -> BestScore | None:
 
 
 def write_best_score(directory: pathlib.Path, best: BestScore) -> None:
-    """best.json, replaced whole: it names the epoch of the checkpoint beside it."""
-    temporary = directory / f"{BEST_RECORD}.tmp"
-    temporary.write_text(json.dumps(dataclasses.asdict(best), indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, directory / BEST_RECORD)
+    """best.json, replaced whole (a failed write, a full disk, leaves the old one and says so in one line): it names
+    the epoch of the checkpoint beside it. Written after that checkpoint, so that a run that failed in between and
+    is resumed finds the new best better than the old record and saves both again."""
+    write_text_atomically(directory / BEST_RECORD, json.dumps(dataclasses.asdict(best), indent=2) + "\n",
+                          "the best epoch's record")

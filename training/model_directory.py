@@ -4,15 +4,19 @@
     model_dir/vocab.tsv        the vocabulary with counts, in id order
     model_dir/checkpoints/     the training checkpoints: E, W and its bias, optimizer, progress
     model_dir/logs/            TensorBoard: scalars, text and the projector (E only)
+    model_dir/id-cache/        the token ids of the corpus while a run trains (removed when it ends, and by the
+                               next run if it was killed)
     model_dir/best/            with --keep-best: the checkpoint of the best epoch so far, and best.json
 """
 
 import dataclasses
 import os
 import pathlib
+import re
 
 from config import CORPUS_FIELDS, MODEL_DEFINING_FIELDS, PER_RUN_FIELDS, Config
 from errors import UserError
+from storage import write_text_atomically
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +40,38 @@ class ModelDirectory:
         return self.root / "logs"
 
     @property
+    def id_cache(self) -> pathlib.Path:
+        return self.root / "id-cache"
+
+    def artifact_at(self, path: str) -> tuple[str, pathlib.Path]:
+        """What a run writes at `path` (a file or folder in this directory) and where, for a failed write's message:
+        ("checkpoint ckpt-60", model_dir/checkpoints), ("the token-id cache", model_dir/id-cache), ..."""
+        absolute = pathlib.Path(os.path.abspath(path))
+        inside = lambda place: pathlib.Path(os.path.abspath(place)) in (absolute, *absolute.parents)
+        if inside(self.checkpoints):
+            number = re.search(r"ckpt-(\d+)", str(absolute.relative_to(os.path.abspath(self.checkpoints))))
+            return (f"checkpoint ckpt-{number.group(1)}" if number else "a checkpoint"), self.checkpoints
+        if inside(self.logs):
+            projector = ("embedding", "metadata.tsv", "projector_config", "checkpoint")  # training/tensorboard.py's
+            parts = absolute.relative_to(os.path.abspath(self.logs)).parts
+            projected = any(part.startswith(projector) for part in parts)
+            what = "the projector snapshot" if projected else "TensorBoard events"
+            return what, self.logs / parts[0] if len(parts) > 1 else self.logs
+        if inside(self.id_cache):
+            return "the token-id cache", self.id_cache
+        if inside(self.root / "update.staging"):  # training/rounds.py's journal
+            return "the new round's files", self.root / "update.staging"
+        if inside(self.best):
+            number = re.search(r"best-(\d+)", str(absolute.relative_to(os.path.abspath(self.best))))
+            what = "the best epoch's record" if absolute.name.startswith("best.json") else \
+                f"the best checkpoint best-{number.group(1)}" if number else "the best checkpoint"
+            return what, self.best
+        for file, what in ((self.vocabulary_path, "the vocabulary"), (self.config_path, "the config")):
+            if absolute.parent == file.absolute().parent and absolute.name.startswith(file.name):  # vocab.tsv.tmp
+                return what, file
+        return "a file", pathlib.Path(path)
+
+    @property
     def best(self) -> pathlib.Path:
         """The checkpoint of the best epoch by --keep-best's score, with best.json saying which."""
         return self.root / "best"
@@ -55,10 +91,13 @@ class ModelDirectory:
         return config
 
     def save_config(self, config: Config) -> None:
+        """Writes config.json atomically, unless it already holds this config: a resume that changes nothing
+        writes nothing."""
+        text = config.to_json() + "\n"
+        if self.config_path.exists() and self.config_path.read_text(encoding="utf-8") == text:
+            return
         self.root.mkdir(parents=True, exist_ok=True)
-        temporary = self.config_path.with_suffix(".json.tmp")
-        temporary.write_text(config.to_json() + "\n", encoding="utf-8")
-        os.replace(temporary, self.config_path)
+        write_text_atomically(self.config_path, text, "the config")
 
 
 def resolved_config(saved: Config | None, requested: Config, explicit: set[tuple[str, str]]) -> Config:

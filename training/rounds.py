@@ -101,8 +101,15 @@ def has_checkpoint(directory: ModelDirectory) -> bool:
 
 
 def same_text(current: Round, data: DataConfig) -> bool:
-    """Whether `data` names the text the round trains on."""
-    return all(getattr(current, name) == getattr(data, name) for name in CORPUS_FIELDS)
+    """Whether `data` names the text the round trains on. Where both recorded their files (DataConfig.corpus_files),
+    their content decides: the same files moved elsewhere are the same text, and a file overwritten in place (a
+    daily file) is new text. Otherwise the corpus as given, the TFDS set and its split and feature."""
+    if current.corpus_files and data.corpus_files:
+        content = lambda files: [(file["bytes"], file["fingerprint"]) for file in files]
+        return content(current.corpus_files) == content(data.corpus_files)
+    absolute = lambda corpus: [pattern if "://" in pattern else os.path.abspath(pattern) for pattern in corpus]
+    return absolute(current.corpus) == absolute(data.corpus) and all(
+        getattr(current, name) == getattr(data, name) for name in CORPUS_FIELDS if name != "corpus")
 
 
 def round_flag(data: DataConfig) -> str:
@@ -138,9 +145,9 @@ def check_single_process(config: Config) -> None:
 
 def round_corpus_words(config: Config, total_words: int) -> int:
     """The words one epoch of the current round trains on: the vocabulary's own total (`total_words`) in a
-    first round, the new text's words in the vocabulary in a later one."""
+    first round, the new text's words in the vocabulary in a later one, plus those of the lines it replays."""
     rounds = config.training.rounds
-    return rounds[-1].corpus_words if rounds and rounds[-1].kind != "new" else total_words
+    return rounds[-1].corpus_words + rounds[-1].replay_words if rounds and rounds[-1].kind != "new" else total_words
 
 
 def record_round_end(directory: ModelDirectory, config: Config, step: int) -> None:

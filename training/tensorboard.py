@@ -27,6 +27,7 @@ from config import Config, Round
 from data_pipeline.vocabulary import Vocabulary
 from evaluation.vectors import standardized
 from model.neighbours import nearest_neighbours
+from storage import write_text_atomically
 from training.evaluation_hooks import RANDOM_PAIR_COSINE, unlearned_hint
 
 RUN_NAME = "train"
@@ -72,6 +73,7 @@ def rounds_markdown(rounds: list[Round]) -> str:
     lines = [header, "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"]
     for number, record in enumerate(rounds, start=1):
         corpus = record.tfds_name or " ".join(record.corpus) or "(embedded corpus)"
+        corpus += f" + {record.replay:g} of the earlier rounds' lines (--replay)" if record.replay_words else ""
         end = record.end_step if record.end_step >= 0 else ""
         lines.append(f"| {number} | {record.kind} | {corpus} | {record.words_added:,} | {record.vocabulary_size:,} "
                      f"| {record.corpus_words:,} | {record.epochs} | {record.learning_rate:g} "
@@ -145,11 +147,16 @@ def write_projector_checkpoint(run_dir: pathlib.Path, step: int, rows: tf.Tensor
     they are (tensorboard#2471); the SaveV2 op writes the same file format under the plain key.
     """
     name = f"{EMBEDDING_CHECKPOINT_NAME}-{step}"
-    tf.raw_ops.SaveV2(prefix=str(run_dir / name), tensor_names=[PROJECTED_TENSOR], shape_and_slices=[""],
-                      tensors=[rows])
-    state, temporary = run_dir / "checkpoint", run_dir / "checkpoint.tmp"
-    temporary.write_text(f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n', encoding="utf-8")
-    temporary.replace(state)
+    try:
+        tf.raw_ops.SaveV2(prefix=str(run_dir / name), tensor_names=[PROJECTED_TENSOR], shape_and_slices=[""],
+                          tensors=[rows])
+    except Exception:
+        for path in run_dir.glob(f"{name}.*"):  # A write cut short (a full disk): its pieces hold the last bytes.
+            path.unlink(missing_ok=True)
+        raise
+    write_text_atomically(run_dir / "checkpoint",
+                          f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n',
+                          "the projector snapshot")
     for path in run_dir.glob(f"{EMBEDDING_CHECKPOINT_NAME}-*"):
         if path.name.split(".")[0] != name:
             path.unlink(missing_ok=True)
@@ -217,10 +224,8 @@ class TrainingLog:
     def write_projector(self, step: int, embeddings: tf.Tensor) -> None:
         """Writes metadata.tsv, a checkpoint of E's projected rows, and the config that ties them together,
         with paths relative to the run directory (TensorBoard refuses asset paths outside it)."""
-        metadata_path = self.run_dir / METADATA_FILE
-        temporary = metadata_path.with_suffix(".tsv.tmp")
-        temporary.write_text(projector_metadata(self.vocabulary, self.ids), encoding="utf-8")
-        temporary.replace(metadata_path)
+        write_text_atomically(self.run_dir / METADATA_FILE, projector_metadata(self.vocabulary, self.ids),
+                              "the projector snapshot")
         write_projector_checkpoint(self.run_dir, step, tf.gather(embeddings, self.ids))
         config = projector.ProjectorConfig()
         embedding = config.embeddings.add()

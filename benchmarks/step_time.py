@@ -92,6 +92,7 @@ def main() -> int:
     from data_pipeline.sources import corpus_lines
     from data_pipeline.vocabulary import build_vocabulary
     from model.optimizer import BatchSGD
+    from model.replica_exchange import Collectives, ReplicaExchange
     from model.skipgram import SkipGram
     from model.train_step import make_train_step
     from training.checkpoints import Progress
@@ -119,19 +120,20 @@ def main() -> int:
     held = list(batches(2).take(flags.steps))
     in_memory = tf.data.Dataset.from_tensor_slices({key: tf.stack([batch[key] for batch in held]) for key in held[0]})
     model = SkipGram(len(vocabulary), flags.dim, name="skipgram")
-    run_steps = make_step_runner(make_train_step(model, objective, BatchSGD()), Progress(),
-                                 linear_decay(config.training.learning_rate, 1e-4, 1e12))
-    steps = tf.constant(len(held), tf.int64)
+    strategy = tf.distribute.get_strategy()
+    run_steps = make_step_runner(strategy, make_train_step(model, objective, BatchSGD()), Progress(),
+                                 linear_decay(config.training.learning_rate, 1e-4, 1e12),
+                                 ReplicaExchange(strategy, Collectives(1), None), 1)
     memory_iterator = iter(in_memory.repeat())
-    run_steps(memory_iterator, tf.constant(20, tf.int64))  # Traces and compiles the step.
-    figures["step alone"] = timed(lambda: run_steps(memory_iterator, steps), len(held))
+    run_steps([memory_iterator], 20, False)  # Traces and compiles the step.
+    figures["step alone"] = timed(lambda: run_steps([memory_iterator], len(held), False), len(held))
     live_iterator = iter(batches(3).repeat())
-    run_steps(live_iterator, tf.constant(20, tf.int64))
-    figures["both"] = timed(lambda: run_steps(live_iterator, tf.constant(epoch_batches, tf.int64)), epoch_batches)
+    run_steps([live_iterator], 20, False)
+    figures["both"] = timed(lambda: run_steps([live_iterator], epoch_batches, False), epoch_batches)
     if flags.ops:
         with tempfile.TemporaryDirectory() as trace_dir:
             tf.profiler.experimental.start(trace_dir)
-            run_steps(memory_iterator, tf.constant(300, tf.int64))
+            run_steps([memory_iterator], 300, False)
             tf.profiler.experimental.stop()
             figures["step operations, CPU us per step"] = operation_kinds(trace_dir, 300)
     print(json.dumps(figures, indent=2))

@@ -177,3 +177,28 @@ def test_continue_training_compares_both_updates_with_training_from_scratch(tmp_
     assert "threads, seed 2." in table
     assert "| ours | 2. A, then B added (update) | 21 | 2 |" in table and "| prince | 50 |" in table
     assert f"| 0.5 | 975 + {replayed['replay_words']:,} |" in table
+
+
+@pytest.mark.slow
+def test_step_time_times_the_pipeline_the_step_and_both(tiny_corpus, tmp_path):
+    result = run_script("benchmarks/step_time.py", "--corpus", str(tiny_corpus), "--lines", "100", "--dim", "8",
+                        "--steps", "3", "--json", str(tmp_path / "steps.json"), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads((tmp_path / "steps.json").read_text())
+    assert (figures["vocabulary"], figures["dim"]) == (19, 8) and figures["batches_per_epoch"] >= 1
+    for part in ("pipeline alone", "step alone", "both"):
+        assert figures[part]["wall_ms"] > 0 and figures[part]["cpu_ms"] > 0
+
+
+@pytest.mark.slow
+def test_row_traffic_times_both_ways_of_moving_rows_after_checking_they_agree(tiny_corpus, tmp_path):
+    result = run_script("benchmarks/row_traffic.py", "--corpus", str(tiny_corpus), "--lines", "100", "--dim", "8",
+                        "--rows", "1000", "--batches", "2", "--rounds", "1", "--json", str(tmp_path / "rows.json"),
+                        timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    figures = json.loads((tmp_path / "rows.json").read_text())
+    # 19 words spread over 1,000 rows; a batch of 2,048 pairs holds at most 19 distinct centres.
+    assert (figures["vocabulary"], figures["rows"], figures["batch_size"]) == (19, 1000, 2048)
+    assert 1 <= figures["distinct_centres_per_batch_median"] <= 19
+    assert set(figures["cpu_us_per_batch"]) == {"per pair", "distinct rows once", "per pair + update check"}
+    assert all(value > 0 for value in figures["cpu_us_per_batch"].values())

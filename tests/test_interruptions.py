@@ -70,18 +70,23 @@ def step_of(checkpoint: str) -> int:
 
 
 def complete_checkpoints(work: pathlib.Path) -> dict[int, str]:
-    """Every checkpoint whose index file exists, by number (an unfinished write has only its _temp folder)."""
+    """Every checkpoint whose index file exists, by number. A write killed before its index has only its _temp
+    folder; one killed while TensorFlow wrote the index (in place) has a torn index that is not listed."""
     folder = work / "model" / "checkpoints"
     return {int(re.fullmatch(r"ckpt-(\d+)\.index", path.name).group(1)): str(path.with_suffix(""))
             for path in folder.glob("ckpt-*.index")}
 
 
-def assert_every_checkpoint_loads(work: pathlib.Path) -> None:
-    """Reads every tensor of every checkpoint on disk; each is checksummed, so a torn write would fail here."""
-    for checkpoint in complete_checkpoints(work).values():
+def assert_every_checkpoint_loads(checkpoints: list[str]) -> None:
+    """Reads every tensor of each checkpoint; each is checksummed, so a torn write would fail here."""
+    for checkpoint in checkpoints:
         reader = tf.train.load_checkpoint(checkpoint)
         for name in reader.get_variable_to_shape_map():
             reader.get_tensor(name)
+
+
+def listed_checkpoints(work: pathlib.Path) -> list[str]:
+    return list(tf.train.get_checkpoint_state(str(work / "model" / "checkpoints")).all_model_checkpoint_paths)
 
 
 def embeddings(work: pathlib.Path) -> np.ndarray:
@@ -115,7 +120,7 @@ def test_sigterm_and_ctrl_c_save_a_checkpoint_and_exit_cleanly(tmp_path, uninter
         step, resumed_from = int(saved[0][0].replace(",", "")), saved[0][1]
         # The signal's own checkpoint is the one listed, at the step where training stopped.
         assert str(work / resumed_from) == listed_checkpoint(work) and step_of(listed_checkpoint(work)) == step
-        assert_every_checkpoint_loads(work)
+        assert_every_checkpoint_loads(list(complete_checkpoints(work).values()))
     assert step < step_of(listed_checkpoint(uninterrupted))
 
 
@@ -137,9 +142,9 @@ def test_sigkill_at_random_moments_loses_at_most_checkpoint_every_steps(tmp_path
         process.kill()
         process.wait(timeout=60)
 
-        # The listed checkpoint loads, as does every other on disk, and none written is more than one interval
-        # ahead of the listed one: resuming loses at most --checkpoint-every steps.
-        assert_every_checkpoint_loads(work)
+        # Every listed checkpoint loads, and none written is more than one interval ahead of the one resumed
+        # from: resuming loses at most --checkpoint-every steps.
+        assert_every_checkpoint_loads(listed_checkpoints(work))
         listed = listed_checkpoint(work)
         assert listed is not None and step_of(listed) > before_step
         assert max(complete_checkpoints(work)) - step_of(listed) <= CHECKPOINT_EVERY
@@ -149,7 +154,7 @@ def test_sigkill_at_random_moments_loses_at_most_checkpoint_every_steps(tmp_path
     assert process.wait(timeout=300) == 0, process.stderr.read()
     stdout = (work / "stdout.txt").read_text()
     assert stdout.count("resuming from") == len(kills)
-    assert_every_checkpoint_loads(work)
+    assert_every_checkpoint_loads(list(complete_checkpoints(work).values()))  # Torn leftovers were removed.
     # Resumed three times, the run ends at the same step as the uninterrupted one, with the same embeddings: the
     # data position (epoch, chunk, batch) in each checkpoint let every resume regenerate exactly the batches left.
     assert steps_after_kills[-1] < step_of(listed_checkpoint(work)) == step_of(listed_checkpoint(uninterrupted))

@@ -139,6 +139,20 @@ def test_an_unfinished_checkpoint_write_is_cleared_when_the_next_run_starts(corp
     assert listed_checkpoint(ModelDirectory(tmp_path / "model")).endswith("ckpt-5")
 
 
+def test_a_checkpoint_killed_while_its_index_was_written_is_removed_when_the_next_run_starts(corpus, tmp_path):
+    # TensorFlow renames ckpt-N's data into place, then writes ckpt-N.index in place and lists it last: a kill in
+    # between leaves a data file and a torn index that the list does not name.
+    config = tiny_config(corpus)
+    prepare(config, tmp_path / "model")
+    save_checkpoint(tmp_path / "model", 7, 2, step=5)
+    folder = tmp_path / "model" / "checkpoints"
+    (folder / "ckpt-10.data-00000-of-00001").write_bytes(b"\0" * 64)
+    (folder / "ckpt-10.index").write_bytes(b"\0" * 8)  # Shorter than an sstable's footer.
+    prepare(config, tmp_path / "model")
+    assert sorted(path.name for path in folder.glob("ckpt-*")) == ["ckpt-5.data-00000-of-00001", "ckpt-5.index"]
+    tf.train.load_checkpoint(listed_checkpoint(ModelDirectory(tmp_path / "model")))
+
+
 def test_a_config_json_with_text_where_a_number_belongs_names_the_file(corpus, tmp_path):
     prepare(tiny_config(corpus), tmp_path / "model")
     path = tmp_path / "model" / "config.json"

@@ -1,5 +1,8 @@
 """The training checkpoint: E, W and its bias, the optimizer, and how far training has got."""
 
+import os
+import pathlib
+
 import tensorflow as tf
 
 from model.optimizer import BatchSGD
@@ -90,3 +93,15 @@ def training_checkpoint(model: SkipGram, optimizer: BatchSGD, progress: Progress
         progress=progress,
         **({"E_lock": lock} if lock is not None else {}),
     )
+
+
+def listed_checkpoint_names(folder: pathlib.Path) -> list[str] | None:
+    """The names of the checkpoints in `folder`'s list (tf.train.CheckpointManager's file "checkpoint"), or None when
+    there is no readable list."""
+    if not (folder / "checkpoint").exists():
+        return None
+    try:
+        state = tf.train.get_checkpoint_state(str(folder))
+    except ValueError:  # A damaged list; the caller that resumes from it says so (training/preflight.py).
+        return None
+    return [os.path.basename(path) for path in state.all_model_checkpoint_paths] if state else None

@@ -34,7 +34,7 @@ from data_pipeline.vocabulary import UpdatedVocabulary, Vocabulary, checked_word
 from errors import UserError, warn
 from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
-from training.checkpoints import Progress, restore_checkpoint, training_checkpoint
+from training.checkpoints import Progress, listed_checkpoint_names, restore_checkpoint, training_checkpoint
 from training.model_directory import ModelDirectory
 from training.rounds import (
     CHECKPOINT_STATE,
@@ -138,7 +138,8 @@ class RoundStart:
             kill_point("staging")
             self.vocabulary.save(str(staging / "vocab.tsv"))
             (staging / CHECKPOINT_STATE).write_text(checkpoint_state(name), encoding="utf-8")
-            (staging / OBSOLETE).write_text("\n".join(listed_checkpoints(directory)) + "\n", encoding="utf-8")
+            previous = listed_checkpoint_names(directory.checkpoints) or []
+            (staging / OBSOLETE).write_text("\n".join(previous) + "\n", encoding="utf-8")
             (staging / "config.json").write_text(config.to_json() + "\n", encoding="utf-8")
         except Exception:
             # A write that failed (a full disk): the round never began, and its files would hold the last free bytes.
@@ -315,9 +316,3 @@ def checkpoint_state(name: str) -> str:
     stamp = time.time()
     return (f'model_checkpoint_path: "{name}"\nall_model_checkpoint_paths: "{name}"\n'
             f"all_model_checkpoint_timestamps: {stamp}\nlast_preserved_timestamp: {stamp}\n")
-
-
-def listed_checkpoints(directory: ModelDirectory) -> list[str]:
-    """The names of the checkpoints the directory's list holds (the previous round's, deleted when a round starts)."""
-    state = tf.train.get_checkpoint_state(str(directory.checkpoints))
-    return [path.rsplit("/", 1)[-1] for path in state.all_model_checkpoint_paths] if state else []

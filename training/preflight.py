@@ -10,6 +10,7 @@ without it holds no run yet.
 import fcntl
 import logging
 import os
+import re
 import shutil
 
 import tensorflow as tf
@@ -22,7 +23,7 @@ from data_pipeline.sources import EMBEDDED_CORPUS, corpus_files
 from data_pipeline.vocabulary import Vocabulary, build_vocabulary
 from errors import ResourceError, UserError, warn
 from storage import WriteError, file_system_type, first_missing, shown, unwritable_reason, writing
-from training.checkpoints import LAYOUT_KEY, SINGLE_PROCESS, describe_layout
+from training.checkpoints import LAYOUT_KEY, SINGLE_PROCESS, describe_layout, listed_checkpoint_names
 from training.continuation import planned_start
 from training.memory_estimate import check_counting_memory, check_training_memory
 from training.model_directory import ModelDirectory
@@ -152,10 +153,19 @@ def settled_corpus_files(data: DataConfig) -> list[str]:
 
 
 def remove_unfinished_checkpoint_writes(directory: ModelDirectory) -> None:
-    """A checkpoint write killed midway leaves a ckpt-N_temp folder (best-N_temp for --keep-best's) that no listed
-    checkpoint refers to."""
+    """A checkpoint write killed midway (or failed on a full disk) leaves what no listed checkpoint refers to: a
+    ckpt-N_temp folder (best-N_temp for --keep-best's), or, cut short while TensorFlow wrote the index last (in
+    place, not renamed), ckpt-N.data and a torn ckpt-N.index. The list itself is written only after both."""
     for folder in [*directory.checkpoints.glob("ckpt-*_temp"), *directory.best.glob("best-*_temp")]:
         shutil.rmtree(folder, ignore_errors=True)
+    for folder in [directory.checkpoints, directory.best]:
+        listed = listed_checkpoint_names(folder)
+        if listed is None:  # No list to go by: a first save killed before it was listed is overwritten instead.
+            continue
+        for path in folder.glob("*-*"):
+            name = re.fullmatch(r"(.+)\.(index|data-\d+-of-\d+)", path.name)
+            if name and name.group(1) not in listed:
+                path.unlink(missing_ok=True)
 
 
 # Model directories this process has locked, by resolved path: the locks last as long as the process.

@@ -125,7 +125,7 @@ class DataConfig:
     replay: float = field(default=0.0, metadata=flag(
         "--replay", "with --update-vocab or --keep-vocab: also train the round on this share (0 to 1) of the earlier "
         "rounds' lines, mixed into the new text; closer to retraining on all of it, at the cost of reading that "
-        "much more", metavar="FRACTION"))
+        "much more (0.7: within 0.02 of retraining in docs/continuing.md's runs)", metavar="FRACTION"))
 
 
 @dataclass

@@ -6,6 +6,7 @@
     python benchmarks/continue_training.py --update-corpus data/wordnet_glosses.txt.gz   # A = gcide, B = WordNet
     python benchmarks/continue_training.py --alternate       # A = the odd lines, B = the even lines: alike texts
     python benchmarks/continue_training.py --replays 0.5,0.75  # also updates that replay this share of A's lines
+    python benchmarks/continue_training.py --seed 2          # every run with another seed: the noise of the figures
 
 The corpus is split by lines into its first half A and its second half B (gcide is a dictionary in alphabetical
 order, so B defines other headwords than A and brings words A lacks); with --alternate, into its odd and even
@@ -67,6 +68,8 @@ def flag_parser() -> argparse.ArgumentParser:
                         help="comma-separated --learning-rate values for extra update runs (default: none)")
     parser.add_argument("--replays", default="",
                         help="comma-separated --replay values for extra update runs (default: none)")
+    parser.add_argument("--seed", type=int, default=Hyperparameters.seed,
+                        help="--seed of every run, both systems (default %(default)s)")
     parser.add_argument("--work-dir", help="keep the corpora, models and logs here (default: a temporary directory)")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     return parser
@@ -275,7 +278,7 @@ def run(flags: argparse.Namespace) -> int:
     if any(not 0 < replay <= 1 for replay in replays):
         raise UserError(f"--replays must be shares above 0 and at most 1, not {flags.replays!r}")
     out = pathlib.Path(flags.out) if flags.out else (DEFAULT_OUT / "quick" if flags.quick else DEFAULT_OUT)
-    settings = Hyperparameters()
+    settings = Hyperparameters(seed=flags.seed)
     work_dir = pathlib.Path(flags.work_dir or tempfile.mkdtemp(prefix="continue_training_"))
     work_dir.mkdir(parents=True, exist_ok=True)
     try:

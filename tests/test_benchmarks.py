@@ -149,8 +149,8 @@ def test_continue_training_compares_both_updates_with_training_from_scratch(tmp_
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(TOPIC_LINES * 25 + UPDATE_LINES * 25) + "\n", encoding="utf-8")
     result = run_script("benchmarks/continue_training.py", "--corpus", str(corpus), "--learning-rates", "0.05",
-                        "--replays", "0.5", "--out", str(tmp_path / "out"), "--work-dir", str(tmp_path / "work"),
-                        timeout=900)
+                        "--replays", "0.5", "--seed", "2", "--out", str(tmp_path / "out"), "--work-dir",
+                        str(tmp_path / "work"), timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     results = json.loads((tmp_path / "out" / "continue_training.json").read_text())
     # Halves of 100 lines and 975 words each: the topics, then the same lines with "prince" and "puppy" in them.
@@ -168,7 +168,13 @@ def test_continue_training_compares_both_updates_with_training_from_scratch(tmp_
     assert sorted(results["probe_words"]) == [["prince", 50], ["puppy", 50]]
     assert all(len(found["prince"]) == 8 for found in results["neighbours"].values())
     assert set(results["targets"]) == {"analogy", "wordsim353", "simlex999"}
+    # --seed reaches every run: ours records it, and gensim's command carries it.
+    assert results["hyperparameters"]["seed"] == 2
+    for model in ("ours-A", "ours-update", "ours-AB"):
+        assert json.loads((tmp_path / "work" / model / "config.json").read_text())["training"]["seed"] == 2
+    assert "--seed 2" in results["rows"]["gensim"]["update"]["command"]
     table = (tmp_path / "out" / "continue_training.md").read_text()
+    assert "threads, seed 2." in table
     assert "| ours | 2. A, then B added (update) | 21 | 2 |" in table and "| prince | 50 |" in table
     assert f"| 0.5 | 975 + {replayed['replay_words']:,} |" in table
 

@@ -114,6 +114,14 @@ def test_replayed_lines_are_a_seeded_share_in_order_and_the_mix_spreads_them_thr
     assert 0.4 * len(sample) < first_half < 0.6 * len(sample)
 
 
+@pytest.mark.parametrize("fraction", [0.5, 0.6, 0.7, 0.75, 1.0])
+def test_every_share_the_docs_name_replays_about_that_share_of_the_lines(fraction):
+    earlier = tf.data.Dataset.from_tensor_slices([f"old {index}" for index in range(4000)])
+    kept = len(list(sampled_lines(earlier, fraction, (1, 2))))
+    # Binomial: 4,000 x fraction, within four standard deviations (at most 128 lines); 1.0 keeps every line.
+    assert abs(kept - 4000 * fraction) <= 4 * (4000 * fraction * (1 - fraction)) ** 0.5
+
+
 def test_the_rounds_table_says_which_round_replayed_earlier_text():
     table = rounds_markdown([Round(corpus=["a.txt"], epochs=5),
                              Round(kind="update-vocab", corpus=["b.txt"], epochs=5, replay=0.5, replay_words=10)])

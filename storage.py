@@ -194,11 +194,26 @@ def process_temporary_directory(prefix: str) -> tempfile.TemporaryDirectory:
     """A TemporaryDirectory named `<prefix><pid>-...` after this process. Those of processes no longer running
     (killed by SIGKILL or the out-of-memory killer, which no cleanup outlives) are removed first, so a killed
     run's temporary files last only until the next run."""
+    remove_those_of_ended_processes(prefix)
+    return tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-")
+
+
+def process_temporary_file(prefix: str, suffix: str) -> pathlib.Path:
+    """The path `<prefix><pid>-<suffix>` in the temporary directory, named after this process (not created).
+    Those of processes no longer running are removed first, as by `process_temporary_directory`."""
+    remove_those_of_ended_processes(prefix)
+    return pathlib.Path(tempfile.gettempdir()) / f"{prefix}{os.getpid()}-{suffix}"
+
+
+def remove_those_of_ended_processes(prefix: str) -> None:
+    """Removes the files and folders `<prefix><pid>-...` of the temporary directory whose process has ended."""
     for path in pathlib.Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
         pid = path.name[len(prefix):].split("-", 1)[0]
         if pid.isdigit() and not process_running(int(pid)):
-            shutil.rmtree(path, ignore_errors=True)
-    return tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-")
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 def process_running(pid: int) -> bool:

@@ -12,12 +12,11 @@ import json
 import os
 import pathlib
 import sys
-import tempfile
 
 from cli import FlagParser, import_tensorflow_quietly, native_stderr_to, run_entry_point, value_text
 from config import Config
 from errors import ResourceError, UserError
-from storage import shown, unwritable_reason, write_text_atomically
+from storage import process_temporary_file, shown, unwritable_reason, write_text_atomically
 
 
 def flag_parser() -> argparse.ArgumentParser:
@@ -95,7 +94,8 @@ def run(flags: argparse.Namespace) -> int:
         # any log level applies) around the Python error that the loop turns into one line: on several workers
         # they go to a file of their own, kept only if something was written to it.
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        native_log = pathlib.Path(tempfile.gettempdir()) / f"word2vec-worker-{os.getpid()}.log"
+        # Named after the process: the next run removes those of processes that ended (a SIGKILL leaves one).
+        native_log = process_temporary_file("word2vec-worker-stderr-", "native.log")
         native_stderr_to(native_log)
     import_tensorflow_quietly()
     # A multi-worker strategy starts the cluster, which must come before any other TensorFlow operation.

@@ -60,12 +60,13 @@ def run_script(script: str, *args: str, timeout: float = 180) -> subprocess.Comp
                           timeout=timeout, cwd=ROOT, check=False)
 
 
-def start_worker(index: int, ports: list[int], flags: list[str], cwd: pathlib.Path = ROOT) -> subprocess.Popen:
+def start_worker(index: int, ports: list[int], flags: list[str], cwd: pathlib.Path = ROOT,
+                 environment: dict | None = None) -> subprocess.Popen:
     """train.py as worker `index` of a cluster on the loopback `ports` (TF_CONFIG), its output captured."""
     tf_config = {"cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]}, "task": {"type": "worker", "index": index}}
     return subprocess.Popen([sys.executable, str(ROOT / "train.py"), *flags], cwd=cwd, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env={**os.environ, "TF_CONFIG": json.dumps(tf_config)})
+                            env={**(environment or os.environ), "TF_CONFIG": json.dumps(tf_config)})
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ one worker, a worker killed, a worker that hangs with its connections open. Each
 itself, and starting all workers again with the same command resumes from the chief's last checkpoint and ends
 exactly where a run never interrupted ends."""
 
+import os
 import re
 import signal
 import subprocess
@@ -29,8 +30,8 @@ def new_work_directory(path):
     return path
 
 
-def start_workers(work, ports: list[int]) -> list[subprocess.Popen]:
-    return [start_worker(index, ports, FLAGS, cwd=work) for index in range(len(ports))]
+def start_workers(work, ports: list[int], environment: dict | None = None) -> list[subprocess.Popen]:
+    return [start_worker(index, ports, FLAGS, cwd=work, environment=environment) for index in range(len(ports))]
 
 
 def finish(workers: list[subprocess.Popen], timeout: float = 600) -> list[tuple[int, str, str]]:
@@ -66,9 +67,9 @@ def uninterrupted(tmp_path_factory):
     return work
 
 
-def assert_resumes_to_the_uninterrupted_end(work, ports: list[int], uninterrupted) -> None:
+def assert_resumes_to_the_uninterrupted_end(work, ports: list[int], uninterrupted, environment: dict | None = None) -> None:
     """All workers started again with the same command end at the uninterrupted run's step, with its E."""
-    results = finish(start_workers(work, ports))
+    results = finish(start_workers(work, ports, environment))
     assert [code for code, _, _ in results] == [0, 0], [stderr[-2000:] for _, _, stderr in results]
     assert "resuming from" in results[0][1]
     assert saved(work, "progress/step") == saved(uninterrupted, "progress/step")
@@ -103,8 +104,11 @@ def test_a_stop_signal_to_one_worker_stops_both_after_the_same_step_and_the_resu
 ])
 def test_a_lost_worker_stops_the_other_with_one_line_and_all_restarted_resume_exactly(
         tmp_path, uninterrupted, lost, how, within_seconds):
-    work, ports = new_work_directory(tmp_path), free_ports(2)
-    workers = start_workers(work, ports)
+    work, ports = new_work_directory(tmp_path / "work"), free_ports(2)
+    temporary = tmp_path / "tmp"  # the workers' $TMPDIR
+    temporary.mkdir()
+    environment = {**os.environ, "TMPDIR": str(temporary)}
+    workers = start_workers(work, ports, environment)
     wait_for_checkpoint(work, workers)
     workers[lost].send_signal(how)
     start = time.monotonic()
@@ -119,4 +123,10 @@ def test_a_lost_worker_stops_the_other_with_one_line_and_all_restarted_resume_ex
     assert "start every worker again with the same command" in stderr
     workers[lost].kill()
     workers[lost].communicate()
-    assert_resumes_to_the_uninterrupted_end(work, ports, uninterrupted)
+    # What the killed process had in $TMPDIR (its native stderr log; another worker's checkpoint folder) outlives
+    # it, until the workers start again: they remove what processes that ended left there.
+    left = list(temporary.glob(f"word2vec-*-{workers[lost].pid}-*"))
+    expected = {"word2vec-worker-stderr-"} | ({"word2vec-worker-checkpoints-"} if lost else set())
+    assert expected <= {path.name.split(str(workers[lost].pid))[0] for path in left}, left
+    assert_resumes_to_the_uninterrupted_end(work, ports, uninterrupted, environment)
+    assert not any(path.exists() for path in left)

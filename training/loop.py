@@ -5,7 +5,8 @@ One loop for every setting (training/distributed.py says which): a single proces
 With several replicas each trains its own copy of E and W on its own share of the corpus's lines, and they
 exchange the rows they changed every `--sync-every` steps inside the compiled loop (training/step_runner.py,
 model/replica_exchange.py). The chief (worker 0) writes the model directory; other workers checkpoint into a
-temporary directory of their own, as TensorFlow's multi-worker guide recommends, and delete it at the end.
+temporary directory of their own, as TensorFlow's multi-worker guide recommends, and delete it at the end (or
+the next run does, if this one is killed).
 """
 
 import contextlib
@@ -13,7 +14,6 @@ import dataclasses
 import math
 import os
 import pathlib
-import tempfile
 
 import tensorflow as tf
 
@@ -166,7 +166,7 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
             exchange = ReplicaExchange(strategy, Collectives(replicas), changed_rows)
         checkpoint = training_checkpoint(model, optimizer, progress, lock)
         checkpoints = directory.checkpoints if distribution.is_chief else pathlib.Path(
-            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="word2vec-worker-")))
+            cleanup.enter_context(process_temporary_directory("word2vec-worker-checkpoints-")))
         manager = tf.train.CheckpointManager(checkpoint, str(checkpoints), config.training.checkpoints_to_keep)
         if manager.latest_checkpoint:
             restore_checkpoint(checkpoint, manager.latest_checkpoint)

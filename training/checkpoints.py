@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
+from training.rounds import CHECKPOINT_STATE
 
 
 class Progress(tf.Module):
@@ -96,9 +97,9 @@ def training_checkpoint(model: SkipGram, optimizer: BatchSGD, progress: Progress
 
 
 def listed_checkpoint_names(folder: pathlib.Path) -> list[str] | None:
-    """The names of the checkpoints in `folder`'s list (tf.train.CheckpointManager's file "checkpoint"), or None when
-    there is no readable list."""
-    if not (folder / "checkpoint").exists():
+    """The names of the checkpoints in `folder`'s list (tf.train.CheckpointManager's CHECKPOINT_STATE file), or None
+    when there is no readable list."""
+    if not (folder / CHECKPOINT_STATE).exists():
         return None
     try:
         state = tf.train.get_checkpoint_state(str(folder))

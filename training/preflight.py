@@ -27,10 +27,8 @@ from training.checkpoints import LAYOUT_KEY, SINGLE_PROCESS, describe_layout, li
 from training.continuation import planned_start
 from training.memory_estimate import check_counting_memory, check_training_memory
 from training.model_directory import ModelDirectory
-from training.rounds import discard_uncommitted_update
+from training.rounds import CHECKPOINT_STATE, discard_uncommitted_update
 from training.tensorboard import RUN_NAME
-
-CHECKPOINT_STATE = "checkpoint"  # The file in which tf.train.CheckpointManager lists the checkpoints.
 
 
 def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Dataset,

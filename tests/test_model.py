@@ -243,6 +243,43 @@ def test_a_value_that_is_not_finite_is_reported_by_the_step():
     assert not bool(finite) and np.isnan(float(loss))
 
 
+INF = float("inf")
+
+
+@pytest.mark.parametrize("objective", [NegativeSampling(negatives=2), SampledSoftmax(np.full(8, 1 / 8)), FullSoftmax()],
+                         ids=["negative", "sampled", "full"])
+@pytest.mark.parametrize("variable, row, value", [
+    # W's row 7 is read only as noise (as one of the softmax's words in `full`), never as a context. Every row of
+    # E is positive in its first value, so every score that reads row 7 is -inf: a term of 0 in softplus and in
+    # logsumexp, where a check of the loss alone would miss it (the summed loss stays finite).
+    ("W", 7, [-INF, 0.0, 0.0, 0.0]),
+    # Row 1 is pair 0's context: its true score is +inf, and softplus(-inf) is 0 in negative sampling's loss.
+    ("W", 1, [INF, 0.0, 0.0, 0.0]),
+    ("W", 6, [np.nan, 0.0, 0.0, 0.0]),
+    # Pair 2's centre, 2, against W's first values (1, except -1 for its context 3): true score +inf, noise -inf.
+    ("E", 2, [-INF, 0.0, 0.0, 0.0]),
+    ("E", 0, [INF, 0.0, 0.0, 0.0]),
+])
+@pytest.mark.parametrize("with_loss", [True, False], ids=["with-loss", "without-loss"])
+def test_a_non_finite_value_in_a_row_the_step_reads_is_reported_by_that_step(objective, variable, row, value,
+                                                                              with_loss):
+    # Four pairs over words 0-3 and noise words 6 and 7, which are no pair's context. The first step is finite;
+    # then one row gets a non-finite value, and the very next step reports it.
+    model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
+    model.embeddings.assign(tf.concat([tf.ones([8, 1]), model.embeddings[:, 1:]], axis=1))
+    model.context_weights.assign(tf.concat([tf.constant([[1.0], [1.0], [1.0], [-1.0], [1.0], [1.0], [1.0], [1.0]]),
+                                            tf.random.stateless_normal([8, 3], [3, 4])], axis=1))
+    noise = tf.constant([[0]]) if isinstance(objective, FullSoftmax) else tf.constant([[6, 7]])
+    batch = step_batch(tf.constant([0, 1, 2, 3]), tf.constant([1, 2, 3, 0]), tf.ones([4]), noise, vocabulary_size=8)
+    step = make_train_step(model, objective, BatchSGD())
+    assert bool(step(batch, tf.constant(0.025), with_loss=with_loss)[1])
+    target = {"E": model.embeddings, "W": model.context_weights}[variable]
+    target.assign(tf.tensor_scatter_nd_update(target, [[row]], [value]))
+    loss, finite = step(batch, tf.constant(0.025), with_loss=with_loss)
+    assert not bool(finite)
+    assert not np.isfinite(float(loss)) if with_loss else float(loss) == 0
+
+
 def test_softplus_and_its_gradient_are_tensorflows_at_every_scale():
     logits = tf.constant([-200.0, -30.0, -6.0, -1e-3, 0.0, 1e-3, 0.5, 6.0, 30.0, 200.0])
     with tf.GradientTape(persistent=True) as tape:
@@ -250,3 +287,5 @@ def test_softplus_and_its_gradient_are_tensorflows_at_every_scale():
         ours, theirs = softplus(logits), tf.nn.softplus(logits)
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
     np.testing.assert_allclose(tape.gradient(ours, logits), tf.sigmoid(logits), rtol=1e-6, atol=1e-30)
+    # Unlike tf.nn.softplus (0 at -inf), a score of -inf is not finite in the loss either.
+    assert np.isnan(softplus(tf.constant([-INF])).numpy()).all() and softplus(tf.constant([INF])).numpy()[0] == INF

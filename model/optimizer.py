@@ -92,8 +92,8 @@ class BatchSGD(tf.Module):
         """Moves each variable by -learning_rate x its gradient; returns whether every update was finite when
         `check_updates`, else True.
 
-        The check reduces every update value (XLA computes the update a second time for it): about 11% of a
-        dim-300 step, which is why the training step checks its loss instead (model/train_step.py).
+        The check reduces every update value (XLA computes the update a second time for it): 8-23% of a
+        dim-300 step's CPU, which is why the training step checks its loss instead (model/train_step.py).
         `changed_rows` (a model.replica_exchange.ChangedRows), if given, records which rows changed, for
         replicas that train apart and meet every few steps.
         """

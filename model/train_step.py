@@ -19,7 +19,7 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
     read it non-finite. Each update is those rows times factors in [0, 1] and the learning rate, so from finite rows
     an update can only be non-finite by overflowing (rows of ~1e37): that is caught at the next step that reads the
     row, and always by the check of the whole state before every checkpoint (training/guard.py). Checking every
-    update instead costs about 11% of a dim-300 step (docs/training.md); the loss is one number.
+    update instead cost 8-23% of a dim-300 step's CPU (docs/training.md); the loss is one number.
 
     With `with_loss=False` the step returns a loss of 0 and `finite` checks every update value instead: the
     gradients need the sigmoid of each score, not its softplus, so XLA then leaves the per-pair losses out

@@ -10,7 +10,7 @@ from model.skipgram import SkipGram
 
 def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
                     embedding_lock: tf.Variable | None = None, changed_rows=None) -> Callable:
-    """A compiled step `(batch, learning_rate, with_loss=True) -> (mean loss, finite)` that updates E and W.
+    """A compiled step `(batch, learning_rate) -> (mean loss, finite)` that updates E and W.
 
     `batch` holds the tensors of data_pipeline.pairs.STEP_INPUTS. `finite` is False when the loss was not finite
     (training must stop: see training/guard.py). That checks every row the step reads, and so every row it updates:
@@ -21,12 +21,9 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
     row, and always by the check of the whole state before every checkpoint (training/guard.py). Checking every
     update instead cost 8-23% of a dim-300 step's CPU (docs/training.md); the loss is one number.
 
-    With `with_loss=False` the step returns a loss of 0 and `finite` checks every update value instead: the
-    gradients need the sigmoid of each score, not its softplus, so XLA then leaves the per-pair losses out
-    altogether. The training loop computes every step's loss, since its epoch mean counts every step
-    (training/step_runner.py); the loss costs 10-17% of a step (dims 300 and 100), less since negative sampling's
-    softplus shares its exponential with its gradient (model.objectives.softplus). Each value of `with_loss` is its
-    own compiled step.
+    The training loop reads every step's loss, since its epoch mean counts every step (training/step_runner.py);
+    the loss costs 10-17% of a step (dims 300 and 100), less since negative sampling's softplus shares its
+    exponential with its gradient (model.objectives.softplus).
 
     Objectives that XLA can compile (`objective.jit_compile`) are fused into one kernel sequence per step:
     measured about twice as fast as the plain graph for negative sampling on CPU. XLA compiles once per
@@ -39,7 +36,7 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
     variables = [model.embeddings, model.context_weights, model.context_bias]
 
     @tf.function(jit_compile=getattr(objective, "jit_compile", False), reduce_retracing=True)
-    def train_step(batch: dict, learning_rate: tf.Tensor, with_loss: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
+    def train_step(batch: dict, learning_rate: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             losses = objective(model, batch, learning_rate) * batch["weights"]
             # Summed, not averaged: each pair contributes word2vec's own gradient to the rows it touches.
@@ -47,8 +44,6 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
         gradients = tape.gradient(total, variables)
         if embedding_lock is not None:
             gradients[0] = locked(gradients[0], embedding_lock)
-        if not with_loss:
-            return tf.zeros([]), optimizer.apply(gradients, variables, learning_rate, changed_rows, check_updates=True)
         optimizer.apply(gradients, variables, learning_rate, changed_rows)
         # A padding pair's loss is multiplied by its weight 0, which keeps a NaN or inf (0 x inf is NaN): its rows
         # are checked too.

@@ -5,8 +5,9 @@
   through compact ids: the pairs read their rows from the small block of distinct rows, and their gradients are
   summed into it (`unsorted_segment_sum`) before the one scatter. XLA needs static shapes, so the distinct rows
   are padded to the batch size; the padding ids are out of range, which XLA's scatter skips;
-- `per pair + update check`: the step's scatter with the non-finite check of its update (training/guard.py's
-  per-step part, `tf.reduce_all(tf.math.is_finite(update))`), for what that check costs.
+- `per pair + update check`: the step's scatter with the non-finite check of its update that issue 11's step made
+  (`tf.reduce_all(tf.math.is_finite(update))`), for what that check costs; the step now checks its loss instead
+  (model/train_step.py), and `BatchSGD.apply` checks updates only for a step without its loss.
 
     python benchmarks/row_traffic.py                          # gcide's first 60,000 lines, dim 300
     python benchmarks/row_traffic.py --dim 100 --rows 60000   # ids spread over 60,000 rows (E beyond the cache)

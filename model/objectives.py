@@ -4,6 +4,11 @@ Each is a small callable: given the model, a batch (the dict `data_pipeline.pair
 (centre, context) pairs, their noise words, and how many pairs of the batch touch each row) and the step's
 learning rate, it returns one loss per pair. Summed, their gradients are word2vec's per-pair gradients, with each
 row's share of the batch bounded as `model.optimizer.RowBounds` says (relative to the learning rate).
+
+A pair's loss is not finite whenever one of its scores is not (NaN, or +-inf), which is how the step checks every
+row it reads (model/train_step.py): a non-finite value in a row makes each score that reads the row non-finite,
+since inf x 0 and inf - inf are NaN. softplus and logsumexp turn a score of -inf into a finite term (softplus(-inf)
+is 0), so the objectives pass their scores through `minus_infinity_as_nan` first, in the forward pass only.
 """
 
 import numpy as np
@@ -58,7 +63,9 @@ class NegativeSampling:
 @tf.custom_gradient
 def softplus(logits: tf.Tensor):
     """`tf.nn.softplus`, log(1 + e^x), whose gradient, the sigmoid, reuses the forward pass's exponential: one
-    exponential per score where softplus and sigmoid apart take two."""
+    exponential per score where softplus and sigmoid apart take two. At -inf it is NaN, not 0, so that a
+    non-finite score shows in its pair's loss."""
+    logits = minus_infinity_as_nan(logits)
     exponential = tf.exp(-tf.abs(logits))  # In (0, 1]: never overflows.
     losses = tf.maximum(logits, 0.0) + tf.math.log1p(exponential)
 
@@ -66,6 +73,13 @@ def softplus(logits: tf.Tensor):
         return upstream * tf.where(logits >= 0.0, 1.0, exponential) / (1.0 + exponential)
 
     return losses, gradient
+
+
+def minus_infinity_as_nan(values: tf.Tensor) -> tf.Tensor:
+    """`values` with -inf made NaN: what a loss that would turn a score of -inf into a finite term needs, so that
+    every non-finite score shows in the loss. Applied where no gradient flows (inside a custom gradient), or where
+    its gradient, 1 at every finite value, is the one wanted."""
+    return tf.where(values == -np.inf, np.nan, values)
 
 
 class SampledSoftmax:
@@ -99,7 +113,8 @@ class SampledSoftmax:
         true_logits = logits[:, 0] - log_expected(contexts)
         noise_logits = logits[:, 1:] - log_expected(sampled)
         noise_logits = tf.where(contexts[:, None] == sampled[None, :], ACCIDENTAL_HIT_LOGIT, noise_logits)
-        return tf.reduce_logsumexp(tf.concat([true_logits[:, None], noise_logits], axis=1), axis=1) - true_logits
+        logits = minus_infinity_as_nan(tf.concat([true_logits[:, None], noise_logits], axis=1))
+        return tf.reduce_logsumexp(logits, axis=1) - true_logits
 
 
 # A sampled word that is the pair's own context word gets this logit: a probability of 0 and no gradient.
@@ -197,7 +212,7 @@ def losses_and_logit_gradients(hidden: tf.Tensor, weights: tf.Tensor, bias: tf.T
                                labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Per pair, -log softmax(logits)[label]; and its gradient with respect to the logits, softmax - one_hot."""
     logits = tf.matmul(hidden, weights, transpose_b=True) + bias
-    log_normalisers = tf.reduce_logsumexp(logits, axis=1)
+    log_normalisers = tf.reduce_logsumexp(minus_infinity_as_nan(logits), axis=1)
     true_logits = tf.gather(logits, labels[:, None], batch_dims=1)[:, 0]
     probabilities = tf.exp(logits - log_normalisers[:, None])
     return log_normalisers - true_logits, probabilities - tf.one_hot(labels, tf.shape(logits)[1])

@@ -10,17 +10,20 @@ from model.skipgram import SkipGram
 
 def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
                     embedding_lock: tf.Variable | None = None, changed_rows=None) -> Callable:
-    """A compiled step `(batch, learning_rate, with_loss=True) -> (mean loss, finite)` that updates E and W.
+    """A compiled step `(batch, learning_rate) -> (mean loss, finite)` that updates E and W.
 
-    `batch` holds the tensors of data_pipeline.pairs.STEP_INPUTS. `finite` is False when the loss or any update
-    of E or W was not finite (training must stop: see training/guard.py).
+    `batch` holds the tensors of data_pipeline.pairs.STEP_INPUTS. `finite` is False when the loss was not finite
+    (training must stop: see training/guard.py). That checks every row the step reads, and so every row it updates:
+    each pair's loss is non-finite whenever one of its scores is (model/objectives.py), and a non-finite value in a
+    row the step reads (the centre's row of E, the context's and the noise words' rows of W) makes the scores that
+    read it non-finite. Each update is those rows times factors in [0, 1] and the learning rate, so from finite rows
+    an update can only be non-finite by overflowing (rows of ~1e37): that is caught at the next step that reads the
+    row, and always by the check of the whole state before every checkpoint (training/guard.py). Checking every
+    update instead cost 8-23% of a dim-300 step's CPU (docs/training.md); the loss is one number.
 
-    With `with_loss=False` the step returns a loss of 0 and `finite` checks the updates alone: the gradients need
-    the sigmoid of each score, not its softplus, so XLA then leaves the per-pair losses out altogether. Every value
-    reaching E or W is still checked (an update is the only way one does). The training loop computes every step's
-    loss, since its epoch mean counts every step (training/step_runner.py); the loss costs 10-17% of a step
-    (dims 300 and 100), less since negative sampling's softplus shares its exponential with its gradient
-    (model.objectives.softplus). Each value of `with_loss` is its own compiled step.
+    The training loop reads every step's loss, since its epoch mean counts every step (training/step_runner.py);
+    the loss costs 10-17% of a step (dims 300 and 100), less since negative sampling's softplus shares its
+    exponential with its gradient (model.objectives.softplus).
 
     Objectives that XLA can compile (`objective.jit_compile`) are fused into one kernel sequence per step:
     measured about twice as fast as the plain graph for negative sampling on CPU. XLA compiles once per
@@ -33,7 +36,7 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
     variables = [model.embeddings, model.context_weights, model.context_bias]
 
     @tf.function(jit_compile=getattr(objective, "jit_compile", False), reduce_retracing=True)
-    def train_step(batch: dict, learning_rate: tf.Tensor, with_loss: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
+    def train_step(batch: dict, learning_rate: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             losses = objective(model, batch, learning_rate) * batch["weights"]
             # Summed, not averaged: each pair contributes word2vec's own gradient to the rows it touches.
@@ -41,11 +44,11 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
         gradients = tape.gradient(total, variables)
         if embedding_lock is not None:
             gradients[0] = locked(gradients[0], embedding_lock)
-        updates_finite = optimizer.apply(gradients, variables, learning_rate, changed_rows)
-        if not with_loss:
-            return tf.zeros([]), updates_finite
+        optimizer.apply(gradients, variables, learning_rate, changed_rows)
+        # A padding pair's loss is multiplied by its weight 0, which keeps a NaN or inf (0 x inf is NaN): its rows
+        # are checked too.
         loss = total / tf.maximum(tf.reduce_sum(batch["weights"]), 1.0)
-        return loss, updates_finite & tf.math.is_finite(loss)
+        return loss, tf.math.is_finite(loss)
 
     return train_step
 

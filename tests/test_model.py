@@ -146,23 +146,6 @@ def test_full_softmax_gradients_written_by_hand_equal_automatic_differentiation(
         np.testing.assert_allclose(tf.convert_to_tensor(mine), tf.convert_to_tensor(reference), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("objective, noise", [
-    (NegativeSampling(negatives=2), tf.constant([[0, 2, 4, 6]])),
-    (FullSoftmax(), tf.constant([[0]])),
-], ids=["negative", "full"])
-def test_a_step_without_its_loss_updates_exactly_as_one_with_it(objective, noise):
-    # The loop reads the loss only now and then; the steps in between skip it, and must train the same.
-    models = [SkipGram(vocabulary_size=8, embedding_dim=4, seed=1) for _ in range(2)]
-    steps = [make_train_step(model, objective, BatchSGD()) for model in models]
-    for _ in range(3):
-        with_loss = steps[0](topic_batch(noise), tf.constant(0.05))
-        without = steps[1](topic_batch(noise), tf.constant(0.05), with_loss=False)
-    assert float(with_loss[0]) > 0 and float(without[0]) == 0
-    assert bool(with_loss[1]) and bool(without[1])
-    for first, second in zip(models[0].weights, models[1].weights):
-        np.testing.assert_array_equal(first.numpy(), second.numpy())
-
-
 def test_full_softmax_bounds_each_row_by_its_true_pairs_and_its_probability_mass():
     # V = 2, W = 0 and a bias of 0: every pair gives p = 1/2 to both words. 40 pairs all predict word 0, with
     # h = (1, 0) for each. Row 0: 40 true pairs and 40 x 1/2 = 20 pairs' worth of probability; its gradient,
@@ -243,6 +226,40 @@ def test_a_value_that_is_not_finite_is_reported_by_the_step():
     assert not bool(finite) and np.isnan(float(loss))
 
 
+INF = float("inf")
+
+
+@pytest.mark.parametrize("objective", [NegativeSampling(negatives=2), SampledSoftmax(np.full(8, 1 / 8)), FullSoftmax()],
+                         ids=["negative", "sampled", "full"])
+@pytest.mark.parametrize("variable, row, value", [
+    # W's row 7 is read only as noise (as one of the softmax's words in `full`), never as a context. Every row of
+    # E is positive in its first value, so every score that reads row 7 is -inf: a term of 0 in softplus and in
+    # logsumexp, where a check of the loss alone would miss it (the summed loss stays finite).
+    ("W", 7, [-INF, 0.0, 0.0, 0.0]),
+    # Row 1 is pair 0's context: its true score is +inf, and softplus(-inf) is 0 in negative sampling's loss.
+    ("W", 1, [INF, 0.0, 0.0, 0.0]),
+    ("W", 6, [np.nan, 0.0, 0.0, 0.0]),
+    # Pair 2's centre, 2, against W's first values (1, except -1 for its context 3): true score +inf, noise -inf.
+    ("E", 2, [-INF, 0.0, 0.0, 0.0]),
+    ("E", 0, [INF, 0.0, 0.0, 0.0]),
+])
+def test_a_non_finite_value_in_a_row_the_step_reads_is_reported_by_that_step(objective, variable, row, value):
+    # Four pairs over words 0-3 and noise words 6 and 7, which are no pair's context. The first step is finite;
+    # then one row gets a non-finite value, and the very next step reports it.
+    model = SkipGram(vocabulary_size=8, embedding_dim=4, seed=1)
+    model.embeddings.assign(tf.concat([tf.ones([8, 1]), model.embeddings[:, 1:]], axis=1))
+    model.context_weights.assign(tf.concat([tf.constant([[1.0], [1.0], [1.0], [-1.0], [1.0], [1.0], [1.0], [1.0]]),
+                                            tf.random.stateless_normal([8, 3], [3, 4])], axis=1))
+    noise = tf.constant([[0]]) if isinstance(objective, FullSoftmax) else tf.constant([[6, 7]])
+    batch = step_batch(tf.constant([0, 1, 2, 3]), tf.constant([1, 2, 3, 0]), tf.ones([4]), noise, vocabulary_size=8)
+    step = make_train_step(model, objective, BatchSGD())
+    assert bool(step(batch, tf.constant(0.025))[1])
+    target = {"E": model.embeddings, "W": model.context_weights}[variable]
+    target.assign(tf.tensor_scatter_nd_update(target, [[row]], [value]))
+    loss, finite = step(batch, tf.constant(0.025))
+    assert not bool(finite) and not np.isfinite(float(loss))
+
+
 def test_softplus_and_its_gradient_are_tensorflows_at_every_scale():
     logits = tf.constant([-200.0, -30.0, -6.0, -1e-3, 0.0, 1e-3, 0.5, 6.0, 30.0, 200.0])
     with tf.GradientTape(persistent=True) as tape:
@@ -250,3 +267,5 @@ def test_softplus_and_its_gradient_are_tensorflows_at_every_scale():
         ours, theirs = softplus(logits), tf.nn.softplus(logits)
     np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=0)
     np.testing.assert_allclose(tape.gradient(ours, logits), tf.sigmoid(logits), rtol=1e-6, atol=1e-30)
+    # Unlike tf.nn.softplus (0 at -inf), a score of -inf is not finite in the loss either.
+    assert np.isnan(softplus(tf.constant([-INF])).numpy()).all() and softplus(tf.constant([INF])).numpy()[0] == INF

@@ -77,8 +77,7 @@ def test_a_run_that_diverges_stops_in_one_line_and_saves_nothing_non_finite(tiny
     result = run_script("train.py", *tiny_flags(tiny_corpus, model_dir), "--epochs", "30", "--learning-rate", "1000")
     assert result.returncode == 3, result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    assert re.match(r"error: training diverged at step [\d,]+: the loss is (nan|inf)|error: training diverged at step "
-                    r"[\d,]+: an update of E or W is not finite", result.stderr)
+    assert re.match(r"error: training diverged at step [\d,]+: the loss is (nan|inf)", result.stderr)
     assert "--learning-rate too high (1000 here" in result.stderr and "row bounds raised in config.json" in result.stderr
     assert "holds finite values" in result.stderr
     assert sorted(path.name for path in (model_dir / "checkpoints").iterdir()) == before

@@ -1,13 +1,12 @@
 """What stops a run whose loss or weights stop being finite, before any such value reaches a checkpoint.
 
-The compiled step reports whether its loss and every update it applied were finite (model/train_step.py), and the
-graph loop stops at the first step that was not (training/step_runner.py). Before each checkpoint the whole of
-E, W and its bias is checked too, so that a value that grew to infinity over several steps is never saved either.
+The compiled step reports whether its loss was finite, which it is not whenever a row the step reads holds a
+non-finite value (model/train_step.py), and the graph loop stops at the first step that was not
+(training/step_runner.py). Before each checkpoint the whole of E, W and its bias is checked too, so that a value
+that overflowed in an update and was not read since is never saved either.
 Training then ends with one line naming the step, the value and the flag to change, and exit code 3; the
 checkpoints already on disk hold finite values, so export and resume work from the latest one.
 """
-
-import math
 
 import tensorflow as tf
 
@@ -30,9 +29,8 @@ class DivergenceGuard:
         self.variables = variables
 
     def step_diverged(self, step: int, loss: float, latest_checkpoint: str | None) -> TrainingDiverged:
-        """The error for step `step`, whose loss `loss` or one of whose updates was not finite."""
-        value = f"the loss is {loss}" if not math.isfinite(loss) else f"an update of E or W is not finite (loss {loss:.4g})"
-        return self.diverged(step, value, latest_checkpoint)
+        """The error for step `step`, whose loss `loss` was not finite."""
+        return self.diverged(step, f"the loss is {loss}", latest_checkpoint)
 
     def check_state(self, step: int, latest_checkpoint: str | None) -> None:
         """Before saving step `step`: every value of E, W and its bias must be finite."""

@@ -41,7 +41,7 @@ class Trained:
     stopped: bool  # some replica was asked to stop: no step was taken
     epoch_over: bool  # every replica's batches ran out
     rows_exchanged: float  # changed rows that the replicas sent each other
-    diverged: bool = False  # a replica's step had a loss or an update that was not finite: the run must stop
+    diverged: bool = False  # a replica's step had a loss that was not finite: the run must stop
     last_loss: float = float("nan")  # the loss of that step, else of the first replica's last step (nan if none)
 
     @property
@@ -59,7 +59,7 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
     Each replica trains on its own batches, and the replicas meet (`exchange.meet`) whenever the step count
     reaches a multiple of `sync_every`, when their batches run out, and at the end of the call, so the copies
     are identical whenever Python sees them. `stop` (this worker's stop request) is shared first: if any
-    worker asks to stop, no step is taken and all of them learn it together. A step whose loss or updates are
+    worker asks to stop, no step is taken and all of them learn it together. A step whose loss is
     not finite ends the replica's local steps at once (it is not counted as trained), and after the meeting every
     replica stops (`diverged`): no checkpoint may hold what it did (training/guard.py).
 

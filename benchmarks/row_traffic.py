@@ -7,7 +7,7 @@
   are padded to the batch size; the padding ids are out of range, which XLA's scatter skips;
 - `per pair + update check`: the step's scatter with the non-finite check of its update that issue 11's step made
   (`tf.reduce_all(tf.math.is_finite(update))`), for what that check costs; the step now checks its loss instead
-  (model/train_step.py), and `BatchSGD.apply` checks updates only for a step without its loss.
+  (model/train_step.py), and no update is checked.
 
     python benchmarks/row_traffic.py                          # gcide's first 60,000 lines, dim 300
     python benchmarks/row_traffic.py --dim 100 --rows 60000   # ids spread over 60,000 rows (E beyond the cache)

@@ -92,6 +92,7 @@ def token_chunks(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: in
     turns them into ids by looking up each chunk's distinct words only, instead of tokenising the corpus again.
     """
 
+    @tf.autograph.experimental.do_not_convert
     def tokenized(chunk: tf.Tensor) -> dict:
         tokens = tokenize(chunk, token_pattern)
         words, token_index, counts = tf.unique_with_counts(tokens.flat_values, out_idx=tf.int32)

@@ -135,7 +135,7 @@ def nfc(lines: tf.Tensor) -> tf.Tensor:
     return tf.reshape(nfc_of_vector(tf.reshape(lines, [-1])), tf.shape(lines))
 
 
-@tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
+@tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
 def nfc_of_vector(lines: tf.Tensor) -> tf.Tensor:
     """`nfc` of a vector of strings, traced once per process (eager calls and every pipeline reuse the graph)."""
     tables = normalization_tables()
@@ -157,8 +157,8 @@ def normalized_lines(lines: tf.Tensor, tables: NormalizationTables) -> tf.Tensor
 
 def lookup(keys: np.ndarray, values: np.ndarray, queries: tf.Tensor, missing: int) -> tf.Tensor:
     """values[i] for each query equal to keys[i] (keys sorted), `missing` for queries not among the keys."""
-    keys = tf.constant(keys)
-    positions = tf.minimum(tf.searchsorted(keys, queries), len(keys) - 1)
+    last, keys = len(keys) - 1, tf.constant(keys)
+    positions = tf.minimum(tf.searchsorted(keys, queries), last)
     found = tf.reshape(tf.gather(keys, positions) == queries, [-1] + [1] * (values.ndim - 1))
     return tf.where(found, tf.gather(tf.constant(values), positions), tf.constant(missing, values.dtype))
 

@@ -174,6 +174,7 @@ def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str
     table = vocabulary.lookup_table()
     if token_cache and tf.io.gfile.exists(f"{token_cache}.index"):  # Written whole, or not at all, by tf.data.
 
+        @tf.autograph.experimental.do_not_convert
         def ids_of_tokens(chunk: dict) -> tf.RaggedTensor:
             ids = tf.gather(table.lookup(chunk["words"]), chunk["token_index"])
             ids = tf.RaggedTensor.from_row_splits(ids, tf.cast(chunk["row_splits"], tf.int64), validate=False)
@@ -182,6 +183,7 @@ def chunk_ids(lines: tf.data.Dataset, vocabulary: Vocabulary, token_pattern: str
         return token_chunks(lines, token_pattern, lines_per_chunk, token_cache).map(
             ids_of_tokens, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).unbatch()
 
+    @tf.autograph.experimental.do_not_convert
     def ids_of(chunk_lines: tf.Tensor) -> tf.RaggedTensor:
         ids = tf.ragged.map_flat_values(table.lookup, tokenize(chunk_lines, token_pattern))
         return cut_into_pieces(tf.ragged.boolean_mask(ids, ids >= 0), max_chunk_words)
@@ -255,6 +257,7 @@ def training_batches(chunks: tf.data.Dataset, vocabulary: Vocabulary, *, window_
     table = noise_table_for(vocabulary)
     epoch_seed = tf.random.experimental.stateless_fold_in(tf.constant([seed, stream], tf.int64), epoch)
 
+    @tf.autograph.experimental.do_not_convert
     def chunk_batches(chunk: tf.Tensor, ids: tf.RaggedTensor) -> dict:
         chunk_seed = tf.random.experimental.stateless_fold_in(epoch_seed, chunk)
         pair_seed, shuffle_seed, noise_seed = tf.unstack(tf.random.experimental.stateless_split(chunk_seed, num=3))

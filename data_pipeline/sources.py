@@ -55,6 +55,7 @@ def check_compression(path: str) -> None:
 def file_lines(files: list[str]) -> tf.data.Dataset:
     """Lines of the files, interleaved across files (deterministically), decompressing .gz files on the fly."""
 
+    @tf.autograph.experimental.do_not_convert
     def lines_of(path: tf.Tensor) -> tf.data.Dataset:
         is_gzip = tf.strings.regex_full_match(path, r".*\.gz")
         return tf.data.TextLineDataset(path, compression_type=tf.where(is_gzip, "GZIP", ""))
@@ -120,6 +121,7 @@ def sampled_lines(lines: tf.data.Dataset, fraction: float, seed: tuple[int, int]
     text, so that every pass (and a resumed run) keeps the same lines, in their order."""
     seed = tf.constant(seed, tf.int64)
 
+    @tf.autograph.experimental.do_not_convert
     def kept(index: tf.Tensor, block_lines: tf.Tensor) -> tf.Tensor:
         draws = tf.random.stateless_uniform(tf.shape(block_lines), tf.random.experimental.stateless_fold_in(seed, index))
         return tf.boolean_mask(block_lines, draws < fraction)
@@ -148,6 +150,7 @@ def text_chunks(lines: tf.data.Dataset, lines_per_chunk: int, max_chunk_bytes: i
     single piece of a line: lines longer than `max_line_bytes` are cut into pieces (`cut_long_lines`), then a chunk
     with more text is split in order. A chunk within both limits is passed on as it is."""
 
+    @tf.autograph.experimental.do_not_convert
     def split(chunk: tf.Tensor) -> tf.RaggedTensor:
         pieces = cut_long_lines(chunk, max_line_bytes)
         before = tf.cumsum(tf.strings.length(pieces) + 1, exclusive=True)  # + 1: each line's line break

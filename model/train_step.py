@@ -35,7 +35,7 @@ def make_train_step(model: SkipGram, objective: Callable, optimizer: BatchSGD,
     """
     variables = [model.embeddings, model.context_weights, model.context_bias]
 
-    @tf.function(jit_compile=getattr(objective, "jit_compile", False), reduce_retracing=True)
+    @tf.function(jit_compile=getattr(objective, "jit_compile", False), reduce_retracing=True, autograph=False)
     def train_step(batch: dict, learning_rate: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         with tf.GradientTape() as tape:
             losses = objective(model, batch, learning_rate) * batch["weights"]

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from config import TOKEN_PATTERN
 from data_pipeline.tokenize import standardize, tokenize
-from data_pipeline.vocabulary import Vocabulary, build_vocabulary, prune_rarest
+from data_pipeline.vocabulary import TOKEN_CHUNK_SPEC, Vocabulary, build_vocabulary, prune_rarest, token_chunks
 from errors import UserError
 
 PATTERN = TOKEN_PATTERN
@@ -15,6 +15,27 @@ PATTERN = TOKEN_PATTERN
 
 def lines(*texts: str) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices(list(texts))
+
+
+def test_a_whole_token_cache_is_read_back_as_the_tokenizer_made_it_without_tokenising_again(tmp_path):
+    # TOKEN_CHUNK_SPEC stands for the tokenizer's output when the cache is read: the same structure, the same values.
+    text = lines("The cat sat", "", b"caf\xe9 the\x01 dog", "dog cat sat")
+    cache = str(tmp_path / "tokens")
+    tokenized = token_chunks(text, PATTERN, lines_per_chunk=2)
+    assert tokenized.element_spec == TOKEN_CHUNK_SPEC
+    written = list(token_chunks(text, PATTERN, lines_per_chunk=2, cache_path=cache).as_numpy_iterator())
+    # An unreadable corpus shows that the whole cache is read without running the tokenizer's input.
+    unreadable = tf.data.TextLineDataset(str(tmp_path / "missing.txt"))
+    read = token_chunks(unreadable, PATTERN, lines_per_chunk=2, cache_path=cache)
+    assert read.element_spec == TOKEN_CHUNK_SPEC
+    read = list(read.as_numpy_iterator())
+    assert len(read) == len(written) == 2
+    for made, kept in zip(written, read):
+        assert made.keys() == kept.keys()
+        for name in made:
+            assert made[name].tolist() == kept[name].tolist(), name
+    assert read[1]["words"].tolist() == [b"caf", b"the", b"dog", b"cat", b"sat"]
+    assert (read[1]["invalid_bytes"], read[1]["control_bytes"]) == (1, 1)
 
 
 def test_tokenize_lowercases_and_splits_on_the_pattern():

@@ -183,6 +183,31 @@ def test_two_workers_count_only_their_own_lines_and_sum_to_the_vocabulary_of_one
         line for line in single.stdout.splitlines() if line.startswith("vocabulary: "))
 
 
+def test_counts_and_vocabularies_cross_the_collectives_as_bytes_unchanged_and_sum_as_one_count():
+    import collections
+
+    from data_pipeline.vocabulary import CorpusCount, Vocabulary
+    from training.distributed import (
+        count_bytes,
+        count_from_bytes,
+        summed_counts,
+        vocabulary_bytes,
+        vocabulary_from_bytes,
+    )
+
+    first = CorpusCount(collections.Counter({b"the": 5, "caf\u00e9".encode(): 2, b"a\tb": 1}), 100, 3, 1)
+    second = CorpusCount(collections.Counter({b"the": 4, b"x": 1}), 20, 0, 2)
+    for found in (first, second, CorpusCount(collections.Counter())):
+        again = count_from_bytes(count_bytes(found))
+        assert again == found and list(again.words) == list(found.words)
+    assert summed_counts([first, second]) == CorpusCount(
+        collections.Counter({b"the": 9, "caf\u00e9".encode(): 2, b"a\tb": 1, b"x": 1}), 120, 3, 3)
+    # --max-vocab-memory 2: the sum is pruned as one count would be (every word of the lowest counts goes).
+    assert summed_counts([first, second], 2).words == {b"the": 9, "caf\u00e9".encode(): 2}
+    vocabulary = Vocabulary(("the", "caf\u00e9", "x"), (9, 2, 1))
+    assert vocabulary_from_bytes(vocabulary_bytes(vocabulary)) == vocabulary
+
+
 def half_binary_corpus(path: pathlib.Path) -> pathlib.Path:
     """Text on worker 0's lines, random bytes on worker 1's: half of the corpus is not text."""
     junk = np.random.default_rng(0).integers(0, 256, size=(20, 200), dtype=np.uint8)

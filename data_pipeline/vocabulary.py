@@ -203,6 +203,11 @@ def checked_word_counts(lines: tf.data.Dataset, token_pattern: str, lines_per_ch
     """Every token's count (see `count_corpus`), from a corpus that holds words and is mostly UTF-8 text. With
     `token_cache`, the tokenised corpus is kept there (`token_chunks`)."""
     found = count_corpus(lines, token_pattern, lines_per_chunk, max_words_in_memory, token_cache)
+    return checked_words(found, warn)
+
+
+def checked_words(found: CorpusCount, warn: Callable[[str], None] = errors.warn) -> collections.Counter:
+    """The counts of a corpus that holds words and is mostly UTF-8 text (`check_text`)."""
     check_text(found, warn)
     if not found.words:
         raise UserError("the corpus has no words: it is empty or holds no text the tokenizer can split")
@@ -222,7 +227,14 @@ def build_vocabulary(lines: tf.data.Dataset, token_pattern: str, min_count: int,
     at least `min_count` times, the `max_vocab` most frequent (0: all), sorted by falling count, then
     alphabetically so that ties are reproducible. A corpus that is mostly not UTF-8 text is refused. With
     `token_cache`, the tokenised corpus is kept there for the first epoch (`token_chunks`)."""
-    counts = checked_word_counts(lines, token_pattern, lines_per_chunk, max_words_in_memory, warn, token_cache)
+    found = count_corpus(lines, token_pattern, lines_per_chunk, max_words_in_memory, token_cache)
+    return counted_vocabulary(found, min_count, max_vocab, warn)
+
+
+def counted_vocabulary(found: CorpusCount, min_count: int, max_vocab: int = 0,
+                       warn: Callable[[str], None] = errors.warn) -> Vocabulary:
+    """The vocabulary of a counted corpus (see `build_vocabulary`), or the one-line error that refuses it."""
+    counts = checked_words(found, warn)
     kept = most_frequent(counts, min_count)
     if max_vocab > 0:
         kept = kept[:max_vocab]

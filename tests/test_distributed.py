@@ -147,6 +147,97 @@ def test_two_workers_train_the_full_softmax_stop_at_max_steps_and_log_to_tensorb
     assert tf.train.load_variable(checkpoint, "progress/epoch/.ATTRIBUTES/VARIABLE_VALUE") == 3
 
 
+def run_two_workers(corpus: pathlib.Path, model_dir: pathlib.Path, *extra: str) -> list[tuple[int, str, str]]:
+    """Both workers' (exit code, stdout, stderr) of one run of train.py on loopback."""
+    ports = free_ports(2)
+    workers = [start_worker(index, ports, tiny_flags(corpus, model_dir, *extra)) for index in (0, 1)]
+    outputs = [worker.communicate(timeout=180) for worker in workers]
+    return [(worker.returncode, stdout, stderr) for worker, (stdout, stderr) in zip(workers, outputs)]
+
+
+def test_two_workers_count_only_their_own_lines_and_sum_to_the_vocabulary_of_one_process(tmp_path):
+    # Worker r counts lines r, r + 2, ... (the lines it trains on). `both<k>` is on one line of each worker's,
+    # `one<i>` on one line only: with --min-count 2 only summed counts keep the first and drop the second.
+    # `even` and `odd`, each on one worker's lines only, tie (ties are alphabetical), and `left` (3 on worker 0's
+    # lines) and `right` (1 and 2) tie in the sum as well, `café` is not ASCII.
+    lines = [f"the king both{i // 2} one{i} {'even' if i % 2 == 0 else 'odd'} queen" for i in range(40)]
+    lines[0] += " left left right café"
+    lines[2] += " left"
+    lines[3] += " right right café"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    flags = ("--min-count", "2", "--max-steps", "2")
+    single = run_script("train.py", *tiny_flags(corpus, tmp_path / "one", *flags))
+    assert single.returncode == 0, single.stderr[-3000:]
+    outputs = run_two_workers(corpus, tmp_path / "two", *flags)
+    for returncode, stdout, stderr in outputs:
+        assert returncode == 0, stderr[-3000:]
+    expected = (tmp_path / "one" / "vocab.tsv").read_bytes()
+    assert (tmp_path / "two" / "vocab.tsv").read_bytes() == expected
+    assert b"both19\t2\n" in expected and b"one0\t" not in expected and b"even\t20\nodd\t20\n" in expected
+    assert b"left\t3\nright\t3\n" in expected and "café\t2\n".encode() in expected
+    # The other worker's vocabulary is the chief's too (training refuses to start unless every worker's matches).
+    vocabulary_lines = [next(line for line in stdout.splitlines() if line.startswith("vocabulary: "))
+                        for _, stdout, _ in outputs]
+    assert vocabulary_lines[0] == vocabulary_lines[1] == next(
+        line for line in single.stdout.splitlines() if line.startswith("vocabulary: "))
+
+
+def test_counts_and_vocabularies_cross_the_collectives_as_bytes_unchanged_and_sum_as_one_count():
+    import collections
+
+    from data_pipeline.vocabulary import CorpusCount, Vocabulary
+    from training.distributed import (
+        count_bytes,
+        count_from_bytes,
+        summed_counts,
+        vocabulary_bytes,
+        vocabulary_from_bytes,
+    )
+
+    first = CorpusCount(collections.Counter({b"the": 5, "caf\u00e9".encode(): 2, b"a\tb": 1}), 100, 3, 1)
+    second = CorpusCount(collections.Counter({b"the": 4, b"x": 1}), 20, 0, 2)
+    for found in (first, second, CorpusCount(collections.Counter())):
+        again = count_from_bytes(count_bytes(found))
+        assert again == found and list(again.words) == list(found.words)
+    assert summed_counts([first, second]) == CorpusCount(
+        collections.Counter({b"the": 9, "caf\u00e9".encode(): 2, b"a\tb": 1, b"x": 1}), 120, 3, 3)
+    # --max-vocab-memory 2: the sum is pruned as one count would be (every word of the lowest counts goes).
+    assert summed_counts([first, second], 2).words == {b"the": 9, "caf\u00e9".encode(): 2}
+    vocabulary = Vocabulary(("the", "caf\u00e9", "x"), (9, 2, 1))
+    assert vocabulary_from_bytes(vocabulary_bytes(vocabulary)) == vocabulary
+
+
+def half_binary_corpus(path: pathlib.Path) -> pathlib.Path:
+    """Text on worker 0's lines, random bytes on worker 1's: half of the corpus is not text."""
+    junk = np.random.default_rng(0).integers(0, 256, size=(20, 200), dtype=np.uint8)
+    junk[junk == ord("\n")] = 0
+    text = [line.encode() for line in TOPIC_LINES * 5]
+    path.write_bytes(b"".join(line + b"\n" + bytes(row) + b"\n" for line, row in zip(text, junk)))
+    return path
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("half binary", "error: the corpus is not UTF-8 text: "),
+    ("no words", "error: the corpus has no words: "),
+    # "the" occurs 200 times in the corpus, 100 on each worker's lines.
+    ("min-count", "error: --min-count 1000 leaves no words: the most frequent of 19 words occurs 200 times"),
+])
+def test_a_corpus_refused_by_the_summed_counts_stops_every_worker_with_its_one_line(tmp_path, case, expected):
+    # Each worker counts half of the lines, but refuses or accepts the whole corpus: none trains alone or waits.
+    corpus, extra = tmp_path / "corpus.txt", ()
+    if case == "half binary":
+        half_binary_corpus(corpus)  # Worker 0's lines alone would pass.
+    elif case == "no words":
+        corpus.write_text("\n".join(["..."] * 7 + ["   "]) + "\n", encoding="utf-8")
+    else:
+        corpus.write_text("\n".join(TOPIC_LINES * 25) + "\n", encoding="utf-8")
+        extra = ("--min-count", "1000")
+    for returncode, _, stderr in run_two_workers(corpus, tmp_path / "model", *extra):
+        assert returncode == 2 and stderr.strip().splitlines()[-1].startswith(expected), stderr[-3000:]
+    assert not (tmp_path / "model").exists()
+
+
 # train.py's flags and multi-worker loop, on a MirroredStrategy over two logical CPUs: this machine has no GPUs,
 # and `--distribute mirrored` (MirroredStrategy() over all GPUs) would make a single replica here.
 MIRRORED_RUN = """

@@ -9,19 +9,23 @@ vocabulary and the chief's state before training, and watches the other workers 
 that dies or stops answering makes every other one stop with one line that names it (`PeerWatch`).
 """
 
+import collections
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import pathlib
 import re
 import tempfile
 import zlib
+from collections.abc import Callable
 
+import numpy as np
 import tensorflow as tf
 
-from config import Config
-from data_pipeline.vocabulary import Vocabulary, build_vocabulary
+from config import Config, DataConfig
+from data_pipeline.vocabulary import CorpusCount, Vocabulary, count_corpus, counted_vocabulary, prune_rarest
 from errors import LostWorker, UserError
 from training.checkpoints import SINGLE_PROCESS
 from training.model_directory import ModelDirectory
@@ -163,21 +167,144 @@ def check_workers_support(config: Config, distribution: Distribution) -> None:
                         "machine, or evaluate the saved checkpoints with evaluate.py")
 
 
+def token_caches_for(distribution: Distribution, folder: str) -> dict[int, str]:
+    """Where a new run's vocabulary pass keeps the tokenised lines of each stream this process trains, for its
+    first epoch (`data_pipeline.pairs.chunk_ids`): one process the whole corpus; each of several workers the
+    shards it trains, which are all it counts (`shared_vocabulary`); several replicas of one process none."""
+    if distribution.replicas == 1:
+        return {0: os.path.join(folder, "tokens")}
+    streams = range(distribution.first_replica, distribution.first_replica + distribution.local_replicas)
+    return {stream: os.path.join(folder, f"tokens-{stream}") if distribution.workers > 1 else "" for stream in streams}
+
+
 def worker_vocabulary(config: Config, directory: ModelDirectory, distribution: Distribution,
-                      lines: tf.data.Dataset, token_cache: str = "") -> Vocabulary:
-    """The chief checks the run, loads or counts the vocabulary and saves it (training/preflight.py; a new run's
-    count leaves the tokenised corpus in `token_cache`, if given); other workers load the chief's file when they
-    see it (a shared disk), else count the corpus themselves and keep the result in memory."""
-    if distribution.is_chief:
-        return prepare_run(config, directory, lines, replicas=position_layout(distribution), token_cache=token_cache)
-    if directory.vocabulary_path.exists():
-        vocabulary = Vocabulary.load(str(directory.vocabulary_path))
-    else:
+                      lines: tf.data.Dataset, token_caches: dict[int, str]) -> Vocabulary:
+    """One process checks the run, loads or counts the vocabulary and saves it (training/preflight.py; a new
+    run's count leaves the tokenised corpus in `token_caches[0]`); several workers share the work
+    (`shared_vocabulary`)."""
+    if distribution.workers > 1:
+        return shared_vocabulary(config, directory, distribution, lines, token_caches)
+    token_cache = token_caches[0] if distribution.replicas == 1 else ""
+    return prepare_run(config, directory, lines, replicas=position_layout(distribution), token_cache=token_cache)
+
+
+def shared_vocabulary(config: Config, directory: ModelDirectory, distribution: Distribution,
+                      lines: tf.data.Dataset, token_caches: dict[int, str]) -> Vocabulary:
+    """The vocabulary of several workers. The chief checks the run and saves the vocabulary (training/preflight.py).
+    For a new run each worker counts only the lines it trains on, keeping their tokens in `token_caches`, and
+    the workers sum their counts, so every one ends with the vocabulary one process would count (and with the
+    same one-line error if the summed corpus is refused). On a resume the chief sends the vocabulary it loaded.
+
+    The chief speaks first: an empty message asks the others to count, else it is the vocabulary."""
+
+    def count() -> Vocabulary:
         data = config.data
-        vocabulary = build_vocabulary(lines, data.token_pattern, data.min_count, data.max_vocab, data.lines_per_chunk,
-                                      data.max_vocab_memory)
-    config.model.vocabulary_size = len(vocabulary)
+        found = shard_count(lines, data, distribution.replicas, token_caches)
+        counts = [count_from_bytes(sent) for sent in gathered_bytes(distribution, count_bytes(found))]
+        return counted_vocabulary(summed_counts(counts, data.max_vocab_memory), data.min_count, data.max_vocab)
+
+    if not distribution.is_chief:
+        sent = gathered_bytes(distribution, b"")[0]
+        vocabulary = vocabulary_from_bytes(sent) if sent else count()
+        config.model.vocabulary_size = len(vocabulary)
+        return vocabulary
+    counted = []
+
+    def chief_count() -> Vocabulary:
+        gathered_bytes(distribution, b"")
+        counted.append(True)
+        return count()
+
+    vocabulary = prepare_run(config, directory, lines, replicas=position_layout(distribution),
+                             count_vocabulary=chief_count)
+    if not counted:
+        gathered_bytes(distribution, vocabulary_bytes(vocabulary))
     return vocabulary
+
+
+def shard_count(lines: tf.data.Dataset, data: DataConfig, replicas: int, token_caches: dict[int, str]) -> CorpusCount:
+    """The count of the streams in `token_caches` (stream s is every `replicas`-th line from line s, as training
+    reads it), their tokens kept in the caches' files."""
+    counts = [count_corpus(lines.shard(replicas, stream), data.token_pattern, data.lines_per_chunk,
+                           data.max_vocab_memory, path) for stream, path in token_caches.items()]
+    return summed_counts(counts, data.max_vocab_memory)
+
+
+def summed_counts(counts: list[CorpusCount], max_words_in_memory: int = 0) -> CorpusCount:
+    """The counts added up. With `max_words_in_memory` (--max-vocab-memory) the sum is pruned again to that many
+    words (`prune_rarest`): each part was pruned on its own lines, so the result is not one process's count of
+    the whole corpus, but every worker gets the same one."""
+    total = CorpusCount(collections.Counter())
+    for found in counts:
+        total.words.update(found.words)
+        total.bytes += found.bytes
+        total.invalid_bytes += found.invalid_bytes
+        total.control_bytes += found.control_bytes
+    if max_words_in_memory:
+        prune_rarest(total.words, max_words_in_memory, 1)
+    return total
+
+
+def count_bytes(found: CorpusCount) -> bytes:
+    """`found` as bytes: the word count and the three byte figures, each word's length and count (int64), then
+    the words."""
+    words = list(found.words)
+    head = np.array([len(words), found.bytes, found.invalid_bytes, found.control_bytes], np.int64)
+    lengths = np.fromiter(map(len, words), np.int64, len(words))
+    counts = np.fromiter(found.words.values(), np.int64, len(words))
+    return b"".join([head.tobytes(), lengths.tobytes(), counts.tobytes(), *words])
+
+
+def count_from_bytes(data: bytes) -> CorpusCount:
+    """The CorpusCount that `count_bytes` wrote, its words in the same order."""
+    size, corpus_bytes, invalid, control = np.frombuffer(data, np.int64, 4).tolist()
+    lengths = np.frombuffer(data, np.int64, size, 32)
+    counts = np.frombuffer(data, np.int64, size, 32 + 8 * size).tolist()
+    ends = (np.cumsum(lengths) + 32 + 16 * size).tolist()
+    words = [data[end - length:end] for end, length in zip(ends, lengths.tolist())]
+    return CorpusCount(collections.Counter(dict(zip(words, counts))), corpus_bytes, invalid, control)
+
+
+def vocabulary_bytes(vocabulary: Vocabulary) -> bytes:
+    words = [word.encode("utf-8") for word in vocabulary.words]
+    return count_bytes(CorpusCount(collections.Counter(dict(zip(words, vocabulary.counts)))))
+
+
+def vocabulary_from_bytes(data: bytes) -> Vocabulary:
+    words = count_from_bytes(data).words
+    return Vocabulary(tuple(word.decode("utf-8") for word in words), tuple(words.values()))
+
+
+def gathered_bytes(distribution: Distribution, payload: bytes) -> list[bytes]:
+    """Every worker's `payload`, in worker order, gathered over the strategy's collectives (a worker's first
+    replica sends it). Every worker must call this at the same point, as for any collective."""
+    # The collectives carry no bytes, nor (without crashing) vectors of length 0: 8 bytes more, at least.
+    words = np.frombuffer(payload + bytes(8 - len(payload) % 8), np.int64)
+    sizes, data = gather_function(distribution)(tf.constant(len(payload), tf.int64), tf.constant(words))
+    sizes, data = sizes.numpy().tolist(), data.numpy().tobytes()
+    starts = np.cumsum([0] + [(size // 8 + 1) * 8 for size in sizes]).tolist()
+    return [data[start:start + size] for start, size in zip(starts, sizes)][::distribution.local_replicas]
+
+
+@functools.cache
+def gather_function(distribution: Distribution) -> Callable[[tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """A compiled all-gather of int64 vectors of any length with a size each: (the sizes, the vectors joined)."""
+    strategy, local_replicas = distribution.strategy, distribution.local_replicas
+
+    def replica_gather(size: tf.Tensor, data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        replica = tf.distribute.get_replica_context()
+        sends = tf.equal(replica.replica_id_in_sync_group % local_replicas, 0)
+        data = data[:tf.where(sends, tf.size(data), 1)]
+        size = tf.where(sends, size, 0)
+        # all_gather pads the replicas' vectors to the longest and removes the padding again.
+        return replica.all_gather(size[tf.newaxis], axis=0), replica.all_gather(data, axis=0)
+
+    @tf.function(input_signature=[tf.TensorSpec([], tf.int64), tf.TensorSpec([None], tf.int64)])
+    def gather(size: tf.Tensor, data: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        sizes, gathered = strategy.run(replica_gather, args=(size, data))
+        return strategy.experimental_local_results(sizes)[0], strategy.experimental_local_results(gathered)[0]
+
+    return gather
 
 
 def agree_with_chief(distribution: Distribution, state: list[tf.Variable], vocabulary: Vocabulary) -> None:

@@ -37,6 +37,7 @@ from training.distributed import (
     id_cache_for,
     lost_workers_named,
     position_layout,
+    token_caches_for,
     worker_vocabulary,
 )
 from training.evaluation_hooks import BestCheckpoint, EpochEvaluation
@@ -144,14 +145,14 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
     saved = {"step": None}  # the step of the last checkpoint, for the message if another worker is lost
     with contextlib.ExitStack() as cleanup, lost_workers_named(distribution, saved):
         lines = corpus_from(config)
-        # In one process a new run's vocabulary pass keeps the tokenised corpus (token_cache), so that the first
-        # epoch does not tokenise it again (replicas read shards of the lines, which that cache does not know). It
-        # lives in a temporary directory of this process, removed when the run ends (or by the
-        # next run, if this one is killed).
+        # A new run's vocabulary pass keeps the tokenised lines of each stream this process trains (one process:
+        # the whole corpus; a worker: its shards, all it counts), so that the first epoch does not tokenise them
+        # again. They live in a temporary directory of this process, removed when the run ends (or by the next
+        # run, if this one is killed).
         token_dir = cleanup.enter_context(process_temporary_directory("word2vec-tokens-"))
-        token_cache = os.path.join(token_dir, "tokens") if replicas == 1 else ""
+        token_caches = token_caches_for(distribution, token_dir)
         # The chief checks everything that can refuse the run before writing vocab.tsv and config.json.
-        vocabulary = worker_vocabulary(config, directory, distribution, lines, token_cache)
+        vocabulary = worker_vocabulary(config, directory, distribution, lines, token_caches)
         if replicas > 1:
             log(distribution.describe())  # Once the checks have passed: a refused run prints its one line only.
         log(f"vocabulary: {len(vocabulary):,} words, {vocabulary.total_words:,} corpus words in it")
@@ -231,7 +232,7 @@ def train(config: Config, directory: ModelDirectory, distribution: Distribution 
         cache_dir = cleanup.enter_context(ScratchDirectory(id_cache_for(directory, distribution), "the token-id cache"))
         streams = range(distribution.first_replica, distribution.first_replica + distribution.local_replicas)
         chunks = {stream: chunk_ids(lines.shard(replicas, stream) if replicas > 1 else lines, vocabulary,
-                                    config.data.token_pattern, config.data.lines_per_chunk, token_cache).cache(
+                                    config.data.token_pattern, config.data.lines_per_chunk, token_caches[stream]).cache(
                                         os.path.join(cache_dir, f"ids-{stream}")) for stream in streams}
 
         def replica_batches(stream: int, epoch: int) -> tf.data.Dataset:

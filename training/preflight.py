@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -32,11 +33,13 @@ from training.tensorboard import RUN_NAME
 
 
 def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Dataset,
-                replicas: int = SINGLE_PROCESS, token_cache: str = "") -> Vocabulary:
+                replicas: int = SINGLE_PROCESS, token_cache: str = "",
+                count_vocabulary: Callable[[], Vocabulary] | None = None) -> Vocabulary:
     """Checks the config, the directory, the corpus and the memory the run needs, then saves the vocabulary and
     the config; returns the vocabulary. `config.model.vocabulary_size` is filled in. Nothing is written unless
     every check passes. `replicas` is how the loop counts its data position (training/checkpoints.py). A new
-    run's vocabulary pass leaves the tokenised corpus in `token_cache` (a temporary file), if given."""
+    run's vocabulary pass leaves the tokenised corpus in `token_cache` (a temporary file), if given; with
+    `count_vocabulary`, a new run's vocabulary is what it returns (several workers count it together)."""
     config.validate()
     check_token_pattern(config.data.token_pattern)
     resuming = check_directory_layout(directory)
@@ -54,8 +57,9 @@ def prepare_run(config: Config, directory: ModelDirectory, lines: tf.data.Datase
     else:
         data = config.data
         check_counting_memory(data.max_vocab_memory, sum(file["bytes"] for file in data.corpus_files))
-        vocabulary = build_vocabulary(lines, data.token_pattern, data.min_count, data.max_vocab, data.lines_per_chunk,
-                                      data.max_vocab_memory, token_cache=token_cache)
+        vocabulary = count_vocabulary() if count_vocabulary else build_vocabulary(
+            lines, data.token_pattern, data.min_count, data.max_vocab, data.lines_per_chunk, data.max_vocab_memory,
+            token_cache=token_cache)
         config.model.vocabulary_size = len(vocabulary)
     if checkpoint:
         check_checkpoint(checkpoint, config)

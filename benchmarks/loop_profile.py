@@ -37,6 +37,7 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--inter-op", type=int, default=0, help="tf.config.threading inter-op threads (0: TF's)")
     parser.add_argument("--intra-op", type=int, default=0, help="tf.config.threading intra-op threads (0: TF's)")
     parser.add_argument("--private-pool", type=int, default=0, help="the batches' private tf.data pool (0: none)")
+    parser.add_argument("--prefetch", type=int, default=0, help="a further prefetch of this many batches (0: none)")
     parser.add_argument("--calls", default="50,200", help="steps per call of the loop's rows, comma-separated")
     parser.add_argument("--json", help="also write the figures here")
     return parser
@@ -101,6 +102,8 @@ def main() -> int:
             options = tf.data.Options()
             options.threading.private_threadpool_size = flags.private_pool
             made = made.with_options(options)
+        if flags.prefetch:
+            made = made.prefetch(flags.prefetch)
         return made.repeat()
 
     def runner(step) -> callable:
@@ -137,7 +140,7 @@ def main() -> int:
             measured[name].append(timed(run, steps))
     figures = {"corpus": flags.corpus, "lines": flags.lines, "dim": flags.dim, "vocabulary": len(vocabulary),
                "steps": steps, "rounds": flags.rounds, "inter_op": flags.inter_op, "intra_op": flags.intra_op,
-               "private_pool": flags.private_pool, "rows": {
+               "private_pool": flags.private_pool, "prefetch": flags.prefetch, "rows": {
                    name: {"wall_ms": statistics.median(r["wall_ms"] for r in runs),
                           "cpu_ms": statistics.median(r["cpu_ms"] for r in runs),
                           "wall_ms_rounds": [round(r["wall_ms"], 3) for r in runs]}

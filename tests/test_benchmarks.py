@@ -191,6 +191,21 @@ def test_step_time_times_the_pipeline_the_step_and_both(tiny_corpus, tmp_path):
 
 
 @pytest.mark.slow
+def test_loop_profile_times_the_step_runner_in_calls_as_the_loop_makes_them(tiny_corpus, tmp_path):
+    result = run_script("benchmarks/loop_profile.py", "--corpus", str(tiny_corpus), "--lines", "100", "--dim", "8",
+                        "--steps", "4", "--rounds", "1", "--calls", "2", "--json", str(tmp_path / "loop.json"),
+                        timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    from training.loop import WAKE_EVERY
+
+    figures = json.loads((tmp_path / "loop.json").read_text())
+    assert (figures["vocabulary"], figures["dim"]) == (19, 8)
+    for row in ("step alone, calls of 2", "step alone, one call", "live pipeline + step, calls of 2",
+                f"live pipeline + no-op step, calls of {WAKE_EVERY}"):
+        assert figures["rows"][row]["wall_ms"] > 0 and figures["rows"][row]["cpu_ms"] > 0
+
+
+@pytest.mark.slow
 def test_row_traffic_times_both_ways_of_moving_rows_after_checking_they_agree(tiny_corpus, tmp_path):
     result = run_script("benchmarks/row_traffic.py", "--corpus", str(tiny_corpus), "--lines", "100", "--dim", "8",
                         "--rows", "1000", "--batches", "2", "--rounds", "1", "--json", str(tmp_path / "rows.json"),

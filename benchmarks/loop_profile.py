@@ -16,14 +16,13 @@ The threading flags set TensorFlow's inter-/intra-op pools and the batches' tf.d
 import argparse
 import json
 import pathlib
-import resource
 import statistics
 import sys
-import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.step_time import timed
 from benchmarks.train_runs import DEFAULT_CORPUS
 
 
@@ -41,19 +40,6 @@ def flag_parser() -> argparse.ArgumentParser:
     parser.add_argument("--calls", default="50,200", help="steps per call of the loop's rows, comma-separated")
     parser.add_argument("--json", help="also write the figures here")
     return parser
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def timed(run, batches: int) -> dict:
-    """Wall and CPU milliseconds per batch of `run()`, which handles `batches` batches."""
-    wall, cpu = time.perf_counter(), cpu_seconds()
-    run()
-    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
-    return {"wall_ms": 1e3 * wall / batches, "cpu_ms": 1e3 * cpu / batches}
 
 
 def in_calls(run_steps, iterator, steps: int, per_call: int) -> None:

@@ -108,7 +108,7 @@ def trained(config: Config, lines: tf.data.Dataset, vocabulary: Vocabulary,
                               / tf.reduce_sum(batch["weights"]) for batch in batches[:PROBE_BATCHES]]))
 
     before = probe_loss()
-    losses = [float(step(batch, rate)[0]) for batch in batches]
+    losses = [float(step(batch, rate)) for batch in batches]
     return losses, before, probe_loss(), model
 
 

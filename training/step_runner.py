@@ -85,8 +85,9 @@ def make_step_runner(strategy: tf.distribute.Strategy, train_step: Callable, pro
                 break
             batch_data = next_batch.get_value()
             # Between meetings a replica sees only its own words; all replicas read about as many.
-            loss, finite = train_step({key: batch_data[key] for key in STEP_INPUTS},
-                                      learning_rate(words_done + replicas * tally[3]))
+            loss = train_step({key: batch_data[key] for key in STEP_INPUTS},
+                              learning_rate(words_done + replicas * tally[3]))
+            finite = tf.math.is_finite(loss)
             if not finite:
                 break
             pairs = tf.reduce_sum(batch_data["weights"])

@@ -197,15 +197,6 @@ def check_text(found: CorpusCount, warn: Callable[[str], None]) -> None:
         )
 
 
-def checked_word_counts(lines: tf.data.Dataset, token_pattern: str, lines_per_chunk: int = 2048,
-                        max_words_in_memory: int = 0, warn: Callable[[str], None] = errors.warn,
-                        token_cache: str = "") -> collections.Counter:
-    """Every token's count (see `count_corpus`), from a corpus that holds words and is mostly UTF-8 text. With
-    `token_cache`, the tokenised corpus is kept there (`token_chunks`)."""
-    found = count_corpus(lines, token_pattern, lines_per_chunk, max_words_in_memory, token_cache)
-    return checked_words(found, warn)
-
-
 def checked_words(found: CorpusCount, warn: Callable[[str], None] = errors.warn) -> collections.Counter:
     """The counts of a corpus that holds words and is mostly UTF-8 text (`check_text`)."""
     check_text(found, warn)
@@ -265,7 +256,7 @@ class UpdatedVocabulary:
 
 def updated_vocabulary(vocabulary: Vocabulary, new_counts: collections.Counter, min_count: int, max_vocab: int = 0,
                        add_words: bool = True) -> UpdatedVocabulary:
-    """`vocabulary` with the counts of new text (tokens as bytes, from `checked_word_counts`) added to its own.
+    """`vocabulary` with the counts of new text (tokens as bytes, from `checked_words`) added to its own.
 
     With `add_words`, the new text's words that are not in the vocabulary and are seen at least `min_count` times
     are appended, most frequent first (then alphabetically), up to `max_vocab` words in all (0: no cap). Every

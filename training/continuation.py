@@ -30,7 +30,7 @@ from config import Config, Round, first_round
 from data_pipeline.pairs import chunk_ids
 from data_pipeline.pretrained import PretrainedRows, pretrained_rows
 from data_pipeline.sources import corpus_lines, mixed_lines, sampled_lines
-from data_pipeline.vocabulary import UpdatedVocabulary, Vocabulary, checked_word_counts, updated_vocabulary
+from data_pipeline.vocabulary import UpdatedVocabulary, Vocabulary, checked_words, count_corpus, updated_vocabulary
 from errors import UserError, warn
 from model.optimizer import BatchSGD
 from model.skipgram import SkipGram
@@ -194,7 +194,7 @@ def planned_start(config: Config, directory: ModelDirectory, lines: tf.data.Data
         update_current_round(current, config)
         return None
     data = config.data
-    counts = checked_word_counts(lines, data.token_pattern, data.lines_per_chunk, data.max_vocab_memory)
+    counts = checked_words(count_corpus(lines, data.token_pattern, data.lines_per_chunk, data.max_vocab_memory))
     updated = updated_vocabulary(vocabulary, counts, data.min_count, data.max_vocab, add_words=data.update_vocab)
     if not updated.corpus_words:
         hint = "; --keep-vocab ignores new words: --update-vocab adds them" if data.keep_vocab else ""

@@ -76,7 +76,7 @@ def softplus(logits: tf.Tensor):
     return losses, gradient
 
 
-# XLA on CPU sums more values than this in windows of this many (its tree reduction), apart from what it sums.
+# XLA on CPU sums more values than this in windows of this many (its tree reduction), not fused with their producer.
 SUM_WINDOW = 32
 
 

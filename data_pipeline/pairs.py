@@ -120,13 +120,15 @@ def row_pairs(centres: tf.Tensor, contexts: tf.Tensor, weights: tf.Tensor, noise
     space = lambda rows: tf.cast(rows, tf.int64) * words
     group_contexts = tf.reshape(contexts, [batches, groups, -1])
     group_weights = tf.reshape(weights, [batches, groups, -1])
-    # For each noise word, the group's pairs whose own context word it is: they skip it.
-    own_context, = key_sums(keyed(group_contexts, group_index[..., None]), group_weights,
-                            [keyed(noise, group_index[..., None])], space(batches * groups), dense)
-    scoring = tf.reduce_sum(group_weights, axis=-1, keepdims=True) - own_context
     context_keys, noise_keys = keyed(contexts, batch_index), keyed(noise, batch_index[..., None])
     centre_pairs, = key_sums(keyed(centres, batch_index), weights, [None], space(batches), dense)
     context_pairs, noise_context_pairs = key_sums(context_keys, weights, [None, noise_keys], space(batches), dense)
+    # For each noise word, the group's pairs whose own context word it is: they skip it. With one group, the
+    # group is the batch: those are the noise word's `noise_context_pairs`.
+    own_context = noise_context_pairs if noise.shape[1] == 1 else key_sums(
+        keyed(group_contexts, group_index[..., None]), group_weights, [keyed(noise, group_index[..., None])],
+        space(batches * groups), dense)[0]
+    scoring = tf.reduce_sum(group_weights, axis=-1, keepdims=True) - own_context
     noise_pairs, context_noise_pairs = key_sums(noise_keys, tf.broadcast_to(scoring, tf.shape(noise_keys)),
                                                 [None, context_keys], space(batches), dense)
     return {"centre_pairs": centre_pairs, "context_pairs": context_pairs, "noise_pairs": noise_pairs,

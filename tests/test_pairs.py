@@ -49,6 +49,27 @@ def test_each_pair_is_within_the_window_and_near_pairs_always_appear():
         assert sum(abs(centre - context) == 1 for centre, context in pairs) == 22
 
 
+def test_pairs_come_centre_by_centre_back_then_forth_each_within_one_reach_and_its_line():
+    # Words are their positions, so a pair's offset is context - centre. The pairs come in the order the shuffle
+    # that follows was made for: centre by centre, each centre's offsets -1, -2, ... then +1, +2, ...; a centre sees
+    # min(b, room) words on each side for one reach b in [1, window], room being how far its line runs that way.
+    lines = [[], [0], list(range(1, 13)), [], [13, 14], list(range(15, 41)), [41, 42, 43]]
+    window, bounds = 4, {word: (line[0], line[-1]) for line in lines for word in line}
+    for seed in range(4):
+        centres, contexts = skipgram_pairs(tf.ragged.constant(lines, dtype=tf.int32), window, tf.ones([44]),
+                                           tf.constant([seed, 0], tf.int64))
+        centres, offsets = centres.numpy(), contexts.numpy() - centres.numpy()
+        order = [(centre, -offset if offset < 0 else window + offset) for centre, offset in zip(centres, offsets)]
+        assert order == sorted(set(order))
+        assert set(centres) == set(range(1, 44))  # Every word with a neighbour on its line (not 0, alone).
+        for centre in set(centres):
+            seen = offsets[centres == centre]
+            back, forth = np.sum(seen < 0), np.sum(seen > 0)
+            first, last = bounds[centre]
+            assert any(back == min(reach, centre - first) and forth == min(reach, last - centre)
+                       for reach in range(1, window + 1)), (centre, seen)
+
+
 def test_window_reach_is_uniform_from_one_to_window():
     # With reach b uniform in [1, 4], a centre sees distance d with probability (4 - d + 1) / 4:
     # d=1: 1, d=2: 3/4, d=3: 1/2, d=4: 1/4. Count over many centres (a long line, many seeds).
@@ -136,15 +157,17 @@ def counted_row_pairs(centres, contexts, weights, noise) -> dict[str, np.ndarray
     return {name: np.array(values, np.float32) for name, values in counts.items()}
 
 
-@pytest.mark.parametrize("dense_vocabulary", [100, 0], ids=["dense", "hashed"])
+@pytest.mark.parametrize("dense_vocabulary", [100_000, 0], ids=["dense", "hashed"])
 @pytest.mark.parametrize("groups", [1, 4])
-def test_row_pairs_counts_each_rows_pairs_in_its_own_batch(dense_vocabulary, groups):
+@pytest.mark.parametrize("spread", [1, 997], ids=["all words used", "few of many words used"])
+def test_row_pairs_counts_each_rows_pairs_in_its_own_batch(dense_vocabulary, groups, spread):
+    # With `spread` 997, the batches use 9 words of a vocabulary of 8,974 (the dense sums renumber them).
     rng = np.random.default_rng(groups)
-    centres, contexts = rng.integers(0, 9, [3, 16]), rng.integers(0, 9, [3, 16])
+    centres, contexts = spread * rng.integers(0, 9, [3, 16]), spread * rng.integers(0, 9, [3, 16])
     weights = (rng.random([3, 16]) < 0.8).astype(np.float32)
-    noise = rng.integers(0, 9, [3, groups, 5])
+    noise = spread * rng.integers(0, 9, [3, groups, 5])
     counts = row_pairs(tf.constant(centres, tf.int32), tf.constant(contexts, tf.int32), tf.constant(weights),
-                       tf.constant(noise, tf.int32), vocabulary_size=9, dense_vocabulary=dense_vocabulary)
+                       tf.constant(noise, tf.int32), vocabulary_size=8 * spread + 1, dense_vocabulary=dense_vocabulary)
     expected = counted_row_pairs(centres, contexts, weights, noise)
     for name, values in expected.items():
         np.testing.assert_array_equal(counts[name].numpy(), values, err_msg=name)

@@ -13,6 +13,7 @@ is 0), so the objectives pass their scores through `minus_infinity_as_nan` first
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.compiler.tf2xla.python import xla
 
 from model.optimizer import DEFAULT_BOUNDS, DEFAULT_RATE, RowBounds, bounded_rows
 from model.skipgram import SkipGram
@@ -51,7 +52,7 @@ class NegativeSampling:
             batch["context_pairs"], noise_weight * batch["context_noise_pairs"], learning_rate))
         noise_rows = bounded_rows(model.context_weights, noise, bounds.scale(
             batch["noise_context_pairs"], noise_weight * batch["noise_pairs"], learning_rate))
-        true_logits = tf.reduce_sum(hidden * true_rows, axis=-1)
+        true_logits = row_dots(hidden, true_rows)
         groups = tf.shape(noise)[0]
         runs = tf.reshape(hidden, [groups, -1, tf.shape(hidden)[-1]])
         noise_logits = tf.einsum("gpd,gkd->gpk", runs, noise_rows)
@@ -73,6 +74,34 @@ def softplus(logits: tf.Tensor):
         return upstream * tf.where(logits >= 0.0, 1.0, exponential) / (1.0 + exponential)
 
     return losses, gradient
+
+
+# XLA on CPU sums more values than this in windows of this many (its tree reduction), not fused with their producer.
+SUM_WINDOW = 32
+
+
+@tf.custom_gradient
+def row_dots(rows: tf.Tensor, other_rows: tf.Tensor):
+    """[B] dot products of each row of `rows` [B, D] with the same row of `other_rows`: `tf.reduce_sum(rows *
+    other_rows, axis=-1)`, summed in two stages of at most SUM_WINDOW values where D allows it.
+
+    Summed at once, XLA on CPU rewrites a sum over more than 32 values into windowed partial sums that its fusion
+    does not join to the product, so the [B, D] product was written out and read back (a fifth of a dim-100 step's
+    compiled time). Here each row is summed first across D / C blocks of C columns (C the largest divisor of D up to
+    32), the product fused into that sum, then across its C partial sums; an optimization barrier keeps XLA from
+    joining the two sums again. Only the order of the additions changes. The gradient is the one of the product."""
+    width = rows.shape[-1]
+    columns = max((count for count in range(1, SUM_WINDOW + 1) if width and width % count == 0), default=1)
+    if width is None or width <= SUM_WINDOW or width // columns > SUM_WINDOW:
+        dots = tf.reduce_sum(rows * other_rows, axis=-1)
+    else:
+        blocks = tf.reshape(rows * other_rows, [-1, width // columns, columns])
+        dots = tf.reduce_sum(xla.optimization_barrier(tf.reduce_sum(blocks, axis=1))[0], axis=-1)
+
+    def gradient(upstream: tf.Tensor):
+        return upstream[:, None] * other_rows, upstream[:, None] * rows
+
+    return dots, gradient
 
 
 def minus_infinity_as_nan(values: tf.Tensor) -> tf.Tensor:

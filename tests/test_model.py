@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from data_pipeline.pairs import step_batch
 from model.neighbours import nearest_neighbours
-from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax, softplus
+from model.objectives import FullSoftmax, NegativeSampling, SampledSoftmax, row_dots, softplus
 from model.optimizer import BatchSGD, RowBounds, bounded_rows
 from model.skipgram import SkipGram
 from model.train_step import make_train_step
@@ -267,3 +267,34 @@ def test_softplus_and_its_gradient_are_tensorflows_at_every_scale():
     np.testing.assert_allclose(tape.gradient(ours, logits), tf.sigmoid(logits), rtol=1e-6, atol=1e-30)
     # Unlike tf.nn.softplus (0 at -inf), a score of -inf is not finite in the loss either.
     assert np.isnan(softplus(tf.constant([-INF])).numpy()).all() and softplus(tf.constant([INF])).numpy()[0] == INF
+
+
+@pytest.mark.parametrize("width", [4, 32, 100, 101, 300])
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_row_dots_and_their_gradients_are_those_of_the_summed_product(width, jit_compile):
+    # 100 and 300 are summed in two stages (blocks of 25 and 30 columns), 4, 32 and 101 (prime) at once.
+    rows, other_rows = tf.random.stateless_normal([64, width], [1, 2]), tf.random.stateless_normal([64, width], [3, 4])
+    upstream = tf.random.stateless_normal([64], [5, 6])
+
+    def dots_and_gradients(dots):
+        @tf.function(jit_compile=jit_compile, autograph=False)
+        def compute():
+            with tf.GradientTape() as tape:
+                tape.watch([rows, other_rows])
+                values = dots(rows, other_rows)
+            return values, tape.gradient(values, [rows, other_rows], output_gradients=upstream)
+        return compute()
+
+    ours, (our_rows, our_other_rows) = dots_and_gradients(row_dots)
+    theirs, (their_rows, their_other_rows) = dots_and_gradients(lambda a, b: tf.reduce_sum(a * b, axis=-1))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(our_rows, their_rows)
+    np.testing.assert_array_equal(our_other_rows, their_other_rows)
+
+
+@pytest.mark.parametrize("value", [INF, -INF, np.nan])
+def test_a_row_dot_that_reads_a_non_finite_value_is_not_finite(value):
+    # Summed in two stages (300 columns): the non-finite value still reaches its row's dot, and only that one.
+    rows = tf.tensor_scatter_nd_update(tf.ones([4, 300]), [[2, 157]], [value])
+    dots = tf.function(row_dots, jit_compile=True, autograph=False)(rows, tf.ones([4, 300])).numpy()
+    assert not np.isfinite(dots[2]) and np.isfinite(np.delete(dots, 2)).all()
